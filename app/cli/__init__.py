@@ -1,0 +1,16 @@
+"""The ``mskcds`` command line: thin wrappers over the layers.
+
+Each command module registers its commands on the root app when imported below. Modules import heavy
+libraries (torch, onnxruntime) inside the command functions so ``mskcds --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from app.cli._root import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
