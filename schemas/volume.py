@@ -15,7 +15,6 @@ image row, axis 2 = image column. ``volume.array[k]`` is therefore the k-th disp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -94,7 +93,6 @@ class EchoSeries:
     array: NDArray
     affine: NDArray[np.float64]
     times_ms: tuple[float, ...]
-    contrast: Literal["t2", "t1rho", "dess"]
 
     def __post_init__(self) -> None:
         if self.array.ndim != 4:

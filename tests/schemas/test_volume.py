@@ -45,8 +45,8 @@ def test_volume_refuses_bad_geometry(array: np.ndarray, affine: np.ndarray, mess
 
 def test_echo_series_checks_times() -> None:
     with pytest.raises(ValueError, match="must increase strictly"):
-        EchoSeries(np.zeros((2, 3, 3, 3)), np.eye(4), (10.0, 10.0), "t2")
+        EchoSeries(np.zeros((2, 3, 3, 3)), np.eye(4), (10.0, 10.0))
     with pytest.raises(ValueError, match="2 times for 3 volumes"):
-        EchoSeries(np.zeros((3, 3, 3, 3)), np.eye(4), (10.0, 20.0), "t2")
-    series = EchoSeries(np.arange(54.0).reshape(2, 3, 3, 3), np.eye(4), (10.0, 20.0), "t2")
+        EchoSeries(np.zeros((3, 3, 3, 3)), np.eye(4), (10.0, 20.0))
+    series = EchoSeries(np.arange(54.0).reshape(2, 3, 3, 3), np.eye(4), (10.0, 20.0))
     assert series.volume(1).array[0, 0, 0] == 27.0
