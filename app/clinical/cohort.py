@@ -175,6 +175,9 @@ def split_by_subject(frame: pd.DataFrame, fractions: tuple[float, ...], seed: in
     subjects = np.array(sorted(frame["subject_id"].unique()))
     np.random.default_rng(seed).shuffle(subjects)
     bounds = np.round(np.cumsum((0.0, *fractions)) * len(subjects)).astype(int)
+    if np.any(np.diff(bounds) == 0):
+        raise CohortError(f"{len(subjects)} subjects cannot be split into parts of {list(fractions)}: a part would "
+                          "be empty")
     parts = []
     for start, stop in itertools.pairwise(bounds):
         chosen = set(subjects[start:stop])
