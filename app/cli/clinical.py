@@ -234,6 +234,8 @@ def train_triage(
     urgent_kl: Annotated[int | None, typer.Option(help="OAI only: urgent := KL >= this at the current visit")] = None,
     urgent_definition: Annotated[str | None, typer.Option(help="what the cohort's 'urgent' column means (for the "
                                                                 "model card)")] = None,
+    classifier_feature: Annotated[list[str] | None, typer.Option(
+        help="biomarker key for the classifier stage (repeatable; default: 18 morphology keys)")] = None,
     sensitivity: Annotated[float, typer.Option(min=0.5, max=0.999)] = 0.98,
     confidence: Annotated[float, typer.Option(min=0.0, max=0.99, help="one-sided bound for thresholds; 0: point "
                                               "estimate")] = 0.95,
@@ -249,7 +251,7 @@ def train_triage(
     from app.clinical.model_files import TrainingCohort
     from app.clinical.reports import triage_metrics_table, write_triage_report
     from app.clinical.risk_training import TrainingLog
-    from app.clinical.triage_training import TriageTrainingSpec
+    from app.clinical.triage_training import DEFAULT_CLASSIFIER_FEATURES, TriageTrainingSpec
     from app.clinical.workflows import build_triage_model, save_triage_model
 
     with _errors():
@@ -266,7 +268,8 @@ def train_triage(
             model, evaluation = build_triage_model(
                 train, validation, test, TriageTrainingSpec(
                     urgent_definition=_urgent_definition(urgent_kl, urgent_definition),
-                    sensitivity_target=sensitivity, threshold_confidence=confidence),
+                    sensitivity_target=sensitivity, threshold_confidence=confidence,
+                    classifier_features=classifier_feature or list(DEFAULT_CLASSIFIER_FEATURES)),
                 model_id, version, training, bootstrap, seed, log, minutes_per_read,
                 progress("bootstrap", bootstrap), progress("triage of test studies", len(test)))
         save_triage_model(model, out)
