@@ -80,7 +80,8 @@ def ensure_queue_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         lock_schema(connection)
         if connection.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
-            connection.exec_driver_sql(SchemaManager.get_schema())
+            # through the driver without parameters, so the '%' in procrastinate's SQL stay literal
+            connection.connection.cursor().execute(SchemaManager.get_schema())
 
 
 class ProcrastinateQueue:
