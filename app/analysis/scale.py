@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from datetime import timedelta
 
 import procrastinate
 from procrastinate import JobContext, RetryDecision
@@ -28,7 +29,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, make_url, text
 
 from app.analysis.analyzer import Analyzer, model_versions_of
-from app.analysis.db import create_store_engine, ensure_schema, lock_schema
+from app.analysis.db import create_store_engine, ensure_schema, lock_schema, utcnow
 from app.analysis.inprocess import worker_name
 from app.analysis.jobs import JobStore, lost_worker_error
 from app.analysis.records import model_key_for
@@ -56,7 +57,7 @@ class _RetryAsDecided(BaseRetryStrategy):
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, RetryLater):
-            return RetryDecision(retry_in={"seconds": exception.delay_s})
+            return RetryDecision(retry_at=utcnow() + timedelta(seconds=exception.delay_s))
         return None
 
 
@@ -105,6 +106,8 @@ class ProcrastinateQueue:
             self._open = False
 
     async def deliver(self, job_id: str) -> None:
+        if not self._open:
+            raise RuntimeError("scale mode: `await service.start()` opens the queue before the first submit")
         await deliver(self.app, self.jobs, self.queue, job_id)
 
     async def status(self) -> str:
