@@ -147,16 +147,23 @@ async def run_worker(settings: Settings, analyzer: Analyzer, concurrency: int | 
         @app.task(name=TASK_NAME, pass_context=True, retry=_RetryAsDecided())
         def analyze_study(context: JobContext, job_id: str) -> str:
             assert context.job.id is not None
-            claimed = jobs.claim_delivered(
-                job_id,
-                context.job.id,
-                f"{name}/{context.job.id}",
-                settings.worker_stall_after_s,
-                settings.job_max_attempts,
-            )
-            if claimed is None:
-                return "nothing to do"
-            outcome = runner.run(claimed)
+            try:
+                claimed = jobs.claim_delivered(
+                    job_id,
+                    context.job.id,
+                    f"{name}/{context.job.id}",
+                    settings.worker_stall_after_s,
+                    settings.job_max_attempts,
+                )
+                if claimed is None:
+                    return "nothing to do"
+                outcome = runner.run(claimed)
+            except Exception as exc:
+                # The store failed (the runner handles the analyzer's own errors): this delivery comes
+                # back after the backoff and takes its run over. No chained cause: SQL errors quote
+                # their parameters, and procrastinate logs the traceback.
+                get_logger(__name__).warning("analysis.store_error", job_id=job_id, error=type(exc).__name__)
+                raise RetryLater(settings.job_retry_backoff_s) from None
             if outcome.kind == "retry":
                 raise RetryLater(outcome.delay_s)
             if outcome.kind == "failed":

@@ -49,7 +49,7 @@ async def test_scale_mode_end_to_end(postgres_url: str, workers: Workers) -> Non
         assert await service.queue_depth() == {"queued": 2, "running": 0}
         assert await service.readiness() == {"store": "ok", "queue": "ok"}
 
-        workers.start(settings, FIXED)
+        worker = workers.start(settings, FIXED)
         for study in (ref, orphan):
             result = await service.wait_for(study.study_instance_uid, timeout_s=30)
             assert result == build_result(study), workers.logs()
@@ -60,6 +60,9 @@ async def test_scale_mode_end_to_end(postgres_url: str, workers: Workers) -> Non
         (orphan.study_instance_uid,),
     ]
     assert sql(postgres_url, "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')") == [(0,)]
+    workers.stop()  # SIGTERM: a clean stop, and the worker unregisters
+    assert worker.returncode == 0, workers.logs()
+    assert registered_workers(postgres_url) == 0
 
 
 async def test_worker_killed_mid_analysis_job_completes_on_another(
