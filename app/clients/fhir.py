@@ -8,6 +8,7 @@ exception message. The client uses the bearer token it is given (a CDS Hooks req
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from app.clients.demographics import BODY_MEASUREMENT_CODES, LOINC, demographics
 from app.clients.errors import UpstreamError, UpstreamProtocolError
 from app.clients.http import RetryPolicy, Timeouts, make_auth, request
 from app.log import get_logger
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from schemas.analysis import Demographics
 
 FHIR_JSON = "application/fhir+json"
@@ -263,3 +264,35 @@ class FhirClient:
         """The patient's imaging studies, each with its DICOMweb base when that is allowlisted."""
         studies, endpoints = await self.imaging_study_resources(patient_id)
         return imaging_study_refs(studies, endpoints, dicomweb_allowlist)
+
+
+@dataclass(frozen=True)
+class TransactionSummary:
+    """What a transaction-response says happened: resources created, and resources that already existed."""
+
+    created: dict[str, int]
+    existing: dict[str, int]
+
+    @classmethod
+    def of(cls, request: Bundle, response: Bundle) -> TransactionSummary:
+        """Pair each sent entry with its answer (201 = created; 200 = an existing match)."""
+        created: dict[str, int] = {}
+        existing: dict[str, int] = {}
+        for sent, answer in zip(request.entry or [], response.entry or [], strict=True):
+            kind = sent.request.url.split("?")[0]
+            status = answer.response.status.split()[0]
+            target = created if status == "201" else existing
+            target[kind] = target.get(kind, 0) + 1
+        return cls(created=created, existing=existing)
+
+
+def post_transaction(
+    bundle: Bundle, base_url: str | None = None, settings: Settings | None = None
+) -> TransactionSummary:
+    """Synchronous post of a transaction Bundle (``mskcds analyze --post FHIR_BASE``); what it created."""
+
+    async def post() -> Bundle:
+        async with FhirClient.from_settings(settings or get_settings(), base_url) as client:
+            return await client.transaction(bundle)
+
+    return TransactionSummary.of(bundle, asyncio.run(post()))

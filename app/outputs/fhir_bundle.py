@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.device import Device
@@ -81,9 +80,7 @@ def analysis_bundle(
         imaging_study_reference = identity("ImagingStudy", uid)
         series = {s_uid: "MR" for used in result.series for s_uid in used.series_instance_uids}
         study = imaging_study(uid, patient_reference, result.study_date, series)
-        entries.append(
-            _entry(study, imaging_study_reference, f"identifier={DICOM_UID_SYSTEM}|{study_identity(uid)}")
-        )
+        entries.append(_entry(study, imaging_study_reference, f"identifier={DICOM_UID_SYSTEM}|{study_identity(uid)}"))
 
     context = ObservationContext(
         study_instance_uid=uid,
@@ -134,22 +131,3 @@ def analysis_bundle(
 def bundle_json(bundle: Bundle) -> str:
     """The Bundle as FHIR JSON (what ``--fhir-bundle OUT.json`` writes and what is posted)."""
     return json.dumps(json.loads(bundle.model_dump_json(exclude_none=True)), indent=2, ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class TransactionSummary:
-    """What a transaction-response says happened: resources created, and resources that already existed."""
-
-    created: dict[str, int]
-    existing: dict[str, int]
-
-    @classmethod
-    def of(cls, request: Bundle, response: Bundle) -> TransactionSummary:
-        created: dict[str, int] = {}
-        existing: dict[str, int] = {}
-        for sent, answer in zip(request.entry or [], response.entry or [], strict=True):
-            kind = sent.request.url.split("?")[0]
-            status = answer.response.status.split()[0]
-            target = created if status == "201" else existing
-            target[kind] = target.get(kind, 0) + 1
-        return cls(created=created, existing=existing)
