@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -79,6 +79,13 @@ def study_instance_uid(study: ImagingStudy) -> str | None:
     return None
 
 
+def _as_date(value: object) -> date | None:
+    """A FHIR date/dateTime as a date (None when absent or partial, e.g. ``2024-03``)."""
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
 @dataclass(frozen=True)
 class ImagingStudyRef:
     """An ImagingStudy as msk-cds uses it: which DICOM study, and the DICOMweb base that serves it."""
@@ -113,7 +120,7 @@ def imaging_study_refs(
             ImagingStudyRef(
                 fhir_id=study.id,
                 study_instance_uid=uid,
-                started=study.started.date() if study.started is not None else None,
+                started=_as_date(study.started),
                 modalities=tuple(str(c.code) for c in study.modality or [] if c.code),
                 description=study.description,
                 endpoint_address=address,
@@ -258,6 +265,18 @@ class FhirClient:
         resources = [entry.resource for page in pages for entry in page.entry or [] if entry.resource is not None]
         studies = [r for r in resources if isinstance(r, ImagingStudy)]
         endpoints = [r for r in resources if isinstance(r, Endpoint)]
+        # Servers may ignore _include (the FHIR test server does): read the Endpoints still missing.
+        included = {f"Endpoint/{e.id}" for e in endpoints}
+        missing = {
+            ref.reference
+            for study in studies
+            for ref in study.endpoint or []
+            if ref.reference and ref.reference.startswith("Endpoint/") and ref.reference not in included
+        }
+        for reference in sorted(missing):
+            endpoint = await self.read("Endpoint", reference.removeprefix("Endpoint/"))
+            if isinstance(endpoint, Endpoint):
+                endpoints.append(endpoint)
         return studies, endpoints
 
     async def imaging_studies(self, patient_id: str, dicomweb_allowlist: Sequence[str] = ()) -> list[ImagingStudyRef]:

@@ -2,10 +2,10 @@
 DiagnosticReport.
 
 Every entry is a conditional create (``ifNoneExist`` on its stable identifier) with a ``urn:uuid``
-fullUrl that the other entries reference, so the server resolves references inside the transaction and
-a repeated post of the same analysis creates nothing new. The transaction is all or nothing on the
-server (FHIR R4 3.1.0.11.2): a failure leaves no partial write. The Bundle is validated by
-``fhir.resources`` as it is built, before anything is sent.
+fullUrl (derived from, never equal to, the identifier) that the other entries reference, so the server
+resolves references inside the transaction and a repeated post of the same analysis creates nothing
+new. The transaction is all or nothing on the server (FHIR R4 3.1.0.11.2): a failure leaves no partial
+write. The Bundle is validated by ``fhir.resources`` as it is built, before anything is sent.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fhir.resources.R4B.resource import Resource
 from app.outputs.fhir_common import (
     DICOM_UID_SYSTEM,
     URI_SYSTEM,
+    full_url,
     identity,
     if_none_exist,
     imaging_study,
@@ -74,7 +75,8 @@ def analysis_bundle(
     uid = result.study_instance_uid
     device = device or analysis_device(result.model_versions)
     device_urn = _urn_of(device)
-    entries = [_entry(device, device_urn, if_none_exist(device_urn))]
+    device_url = full_url(device_urn)
+    entries = [_entry(device, device_url, if_none_exist(device_urn))]
 
     if imaging_study_reference is None:
         imaging_study_reference = identity("ImagingStudy", uid)
@@ -90,14 +92,14 @@ def analysis_bundle(
         model_versions=measurement_model_versions(result),
         patient_reference=patient_reference,
         imaging_study_reference=imaging_study_reference,
-        device_reference=device_urn,
+        device_reference=device_url,
     )
     observation_refs: dict[str, str] = {}
     for biomarker in result.measurements.biomarkers:
         observation = biomarker_observation(biomarker, context)
         urn = observation.identifier[0].value
-        observation_refs[biomarker.key] = urn
-        entries.append(_entry(observation, urn, if_none_exist(urn)))
+        observation_refs[biomarker.key] = full_url(urn)
+        entries.append(_entry(observation, full_url(urn), if_none_exist(urn)))
 
     for risk in risks:
         assessment = risk_assessment(
@@ -106,11 +108,11 @@ def analysis_bundle(
             study_date=result.study_date,
             issued=result.created_at,
             patient_reference=patient_reference,
-            device_reference=device_urn,
+            device_reference=device_url,
             basis=observation_refs,
         )
         urn = assessment.identifier[0].value
-        entries.append(_entry(assessment, urn, if_none_exist(urn)))
+        entries.append(_entry(assessment, full_url(urn), if_none_exist(urn)))
 
     report = diagnostic_report(
         study_instance_uid=uid,
@@ -124,7 +126,7 @@ def analysis_bundle(
         risks=risks,
     )
     report_urn = report.identifier[0].value
-    entries.append(_entry(report, report_urn, if_none_exist(report_urn)))
+    entries.append(_entry(report, full_url(report_urn), if_none_exist(report_urn)))
     return Bundle(type="transaction", entry=entries)
 
 

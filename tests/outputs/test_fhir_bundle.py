@@ -10,6 +10,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from app.outputs.fhir_bundle import analysis_bundle, bundle_json, measurement_model_versions
 from app.outputs.fhir_codes import DCM, LATERALITY_EXTENSION, MSKCDS_SYSTEM, SNOMED, UCUM
+from app.outputs.fhir_common import full_url
 from app.outputs.fhir_risk import add_months
 from tests.outputs.analysis_examples import BIOMARKERS, example_result
 
@@ -51,8 +52,11 @@ def test_every_entry_is_a_conditional_create_on_its_identifier() -> None:
         if resource["resourceType"] == "ImagingStudy":
             assert request["ifNoneExist"] == f"identifier=urn:dicom:uid|urn:oid:{STUDY_UID}"
         else:
-            assert resource["identifier"] == [{"system": "urn:ietf:rfc:3986", "value": entry["fullUrl"]}]
-            assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|{entry['fullUrl']}"
+            [ident] = resource["identifier"]
+            assert ident["system"] == "urn:ietf:rfc:3986"
+            assert ident["value"].startswith("urn:uuid:")
+            assert entry["fullUrl"] == full_url(ident["value"]) != ident["value"]
+            assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|{ident['value']}"
             assert resource["meta"]["security"] == AIAST
 
 
