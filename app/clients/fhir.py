@@ -66,7 +66,7 @@ def parse_resource(payload: Any, where: str) -> Resource:
         raise UpstreamProtocolError(f"{where}: the answer is not a FHIR resource (no resourceType)")
     try:
         model = get_fhir_model_class(resource_type)
-        return model.model_validate(payload)  # type: ignore[no-any-return]
+        return model.model_validate(payload)  # type: ignore[return-value]
     except (KeyError, ValueError, ValidationError) as exc:
         raise UpstreamProtocolError(f"{where}: invalid FHIR R4 {resource_type}: {exc}") from exc
 
@@ -103,7 +103,7 @@ def imaging_study_refs(
     studies: Sequence[ImagingStudy], endpoints: Sequence[Endpoint], dicomweb_allowlist: Sequence[str]
 ) -> list[ImagingStudyRef]:
     """ImagingStudy resources (with their Endpoints) as references msk-cds can fetch from."""
-    addresses = {f"Endpoint/{e.id}": e.address for e in endpoints if e.id}
+    addresses = {f"Endpoint/{e.id}": str(e.address) for e in endpoints if e.id and e.address}
     refs = []
     for study in studies:
         uid = study_instance_uid(study)
@@ -297,9 +297,13 @@ class TransactionSummary:
         """Pair each sent entry with its answer (201 = created; 200 = an existing match)."""
         created: dict[str, int] = {}
         existing: dict[str, int] = {}
+        if len(request.entry or []) != len(response.entry or []):
+            raise UpstreamProtocolError("the transaction-response does not answer every entry of the transaction")
         for sent, answer in zip(request.entry or [], response.entry or [], strict=True):
-            kind = sent.request.url.split("?")[0]
-            status = answer.response.status.split()[0]
+            if sent.request is None or answer.response is None:
+                raise UpstreamProtocolError("a transaction entry without request, or an answer without response")
+            kind = str(sent.request.url).split("?")[0]
+            status = str(answer.response.status).split()[0]
             target = created if status == "201" else existing
             target[kind] = target.get(kind, 0) + 1
         return cls(created=created, existing=existing)
