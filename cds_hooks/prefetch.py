@@ -46,7 +46,7 @@ def validate_template(template: str, *, token_fields: Collection[str] | None = N
     ``token_fields`` are the context fields the hook marks "Prefetch Token: Yes"; when given, a
     ``context.<field>`` token must name one of them.
     """
-    if not template or template.startswith("/") or "://" in template:
+    if not template or template.startswith("/") or "://" in template.partition("?")[0]:
         raise PrefetchTemplateError(
             f"{where}: must be a relative FHIR read or search URL, e.g. 'Patient/{{{{context.patientId}}}}'")
     if template.count("{{") != template.count("}}") or len(template_tokens(template)) != template.count("{{"):
