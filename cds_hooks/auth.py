@@ -82,6 +82,13 @@ class JwtVerifier:
         self._max_lifetime_s = max_lifetime_s
         self._keys: dict[tuple[str, str, str], tuple[dict[str, Any], jwt.PyJWK]] = {}
 
+    async def aclose(self) -> None:
+        """Release the JWKS HTTP client and the replay cache's connection, if it has one."""
+        await self._jwks.aclose()
+        close = getattr(self._replay, "aclose", None)
+        if close is not None:
+            await close()
+
     @staticmethod
     def bearer_token(authorization: str | None) -> str:
         """The token of an ``Authorization: Bearer <token>`` header."""

@@ -146,8 +146,8 @@ class CardBuilder:
         when = f" of {study_date.isoformat()}" if study_date else ""
         return Card(uuid=self._id("analysis-failed"), indicator="info",
                     summary="Knee MRI could not be analysed; no triage or risk estimate available",
-                    detail=f"The analysis of the knee MRI{when} failed (job `{job_id}`). The service's operators "
-                           "can see why in its log; the study is analysed again when next requested.",
+                    detail=f"The last analysis of the knee MRI{when} failed (job `{job_id}`); it has been queued "
+                           "again. The service's operators can see why in its log.",
                     source=self._source())
 
     def no_knee_mri(self) -> Card:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from cds_hooks import VerifiedToken
 from fastapi import Depends, Header, Request
 
 from app.api.errors import ApiError
@@ -16,6 +15,7 @@ from app.api.hook_flow import HookFlow
 from app.api.runtime import Runtime
 from app.api.security import audiences, authenticate
 from app.settings import Settings
+from cds_hooks import VerifiedToken
 
 AuthorizationHeader = Annotated[str | None, Header(alias="Authorization",
                                                    description="Bearer <JWT signed by the CDS client>")]

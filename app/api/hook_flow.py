@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from app.api.cards import CardBuilder
@@ -39,6 +40,7 @@ class PatientData:
 
     demographics: Demographics
     study: StudyRef | None
+    study_date: date | None = None
 
 
 #: Gathers :class:`PatientData` for a request (prefetch first, the FHIR server as fallback).
@@ -77,14 +79,15 @@ class HookFlow:
         uid = patient.study.study_instance_uid
         result = await self.analysis.get_result(uid)
         if result is None:
-            job = await self.analysis.submit(patient.study)
-            if job.status == "failed":
-                return CdsResponse(cards=[cards.failed(None, job.job_id)])
+            previous = await self.analysis.job_state(uid)
+            job = await self.analysis.submit(patient.study)  # a failed job is queued again
+            if previous is not None and previous.status == "failed":
+                return CdsResponse(cards=[cards.failed(patient.study_date, job.job_id)])
             if self.settings.hook_wait_s > 0:
                 result = await self.analysis.wait_for(uid, self.settings.hook_wait_s)
             if result is None:
                 log.info("hook.analysis_pending", job_id=job.job_id, status=job.status)
-                return CdsResponse(cards=[cards.in_progress(job.status, None)])
+                return CdsResponse(cards=[cards.in_progress(job.status, patient.study_date)])
         built = []
         if result.triage is not None:
             built.append(cards.triage(result, result.triage))

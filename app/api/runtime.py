@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cds_hooks import JwtVerifier
-
 from app.settings import Settings
+from cds_hooks import JwtVerifier
 
 if TYPE_CHECKING:
     from app.analysis import AnalysisService

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from cds_hooks import CdsRequest, FeedbackRequest, parse_context
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from app.api.deps import DiscoveryCaller, FeedbackCaller, FlowDep, ServiceCaller, SettingsDep
@@ -17,6 +16,7 @@ from app.api.services import DISCOVERY_JSON, SERVICES_BY_ID
 from app.api.upstream import translate_upstream
 from app.log import get_logger
 from app.metrics import FEEDBACK
+from cds_hooks import CdsRequest, FeedbackRequest, parse_context
 
 router = APIRouter(tags=["CDS Hooks"])
 log = get_logger(__name__)
@@ -54,7 +54,7 @@ async def call_service(service_id: str, body: CdsRequest, _caller: ServiceCaller
 
 
 @router.post("/cds-services/{service_id}/feedback", summary="Feedback on the cards of a CDS Service")
-async def feedback(service_id: str, body: FeedbackRequest, _caller: FeedbackCaller, flow: FlowDep) -> JSONResponse:
+async def feedback(service_id: str, body: FeedbackRequest, _caller: FeedbackCaller, flow: FlowDep) -> Response:
     _service(service_id)
     from app.analysis import FeedbackRecord, OverrideReasonCode
 
@@ -71,5 +71,5 @@ async def feedback(service_id: str, body: FeedbackRequest, _caller: FeedbackCall
     for record in records:
         await flow.analysis.record_feedback(service_id, record)
         FEEDBACK.labels(service=service_id, outcome=record.outcome).inc()
-    log.info("feedback.recorded", service_id=service_id, items=len(records))
-    return JSONResponse({})
+    log.info("feedback.recorded", items=len(records))
+    return Response(status_code=200)
