@@ -115,7 +115,36 @@ class Settings(BaseSettings):
         default="",
         description="SQLAlchemy URL of the result store; empty = SQLite under cache_dir (embedded default)",
     )
-    queue: Literal["inprocess", "procrastinate"] = "inprocess"
+    queue: Literal["inprocess", "procrastinate"] = Field(
+        default="inprocess",
+        description="inprocess: worker threads in the service process (embedded default); "
+        "procrastinate: durable queue in PostgreSQL, separate `mskcds worker` processes (scale mode)",
+    )
+
+    # --- analysis: analyses ahead of time, job queue, workers (app/analysis) ----------------------
+    analyzer: str = Field(
+        default="app.analysis.pipeline:analyze_study_ref",
+        description="import path 'module:attribute' of the analysis pipeline (StudyRef -> AnalysisResult) "
+        "that workers run; its 'model_versions' mapping keys the result store",
+    )
+    worker_concurrency: int = Field(default=1, ge=1, description="analyses one worker process runs at once")
+    job_max_attempts: int = Field(default=3, ge=1, description="runs of a job before it is marked failed")
+    job_retry_backoff_s: float = Field(
+        default=30.0, ge=0, description="delay before the first retry of a failed run; doubles for each later one"
+    )
+    worker_heartbeat_s: float = Field(default=10.0, gt=0, description="how often a running job proves its worker lives")
+    worker_stall_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="a running job whose worker sent no heartbeat for this long is run again by another worker",
+    )
+    worker_poll_s: float = Field(
+        default=1.0, gt=0, description="how often an idle worker looks for jobs (scale mode also wakes on NOTIFY)"
+    )
+    hook_wait_s: float = Field(
+        default=0.0, ge=0, le=10, description="how long a hook may wait for a missing analysis before answering"
+    )
+    result_cache_size: int = Field(default=1024, ge=0, description="results kept in the in-memory read cache")
 
     # --- upstream systems -----------------------------------------------------------------------
     dicomweb_url: str = ""
@@ -149,6 +178,20 @@ class Settings(BaseSettings):
             raise ValueError(f"MSKCDS_CDS_ORDER_CODES entries are 'system|code', e.g. 'http://loinc.org|24802-1': "
                              f"{malformed}")
         return codes
+
+    @model_validator(mode="after")
+    def _queue_fits_store(self) -> Settings:
+        if self.queue == "procrastinate" and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "MSKCDS_QUEUE=procrastinate keeps its jobs in PostgreSQL: set MSKCDS_DATABASE_URL to a "
+                "PostgreSQL URL such as postgresql+psycopg://user@host:5432/mskcds"
+            )
+        if self.worker_stall_after_s < 2 * self.worker_heartbeat_s:
+            raise ValueError(
+                f"MSKCDS_WORKER_STALL_AFTER_S ({self.worker_stall_after_s}) must be at least twice "
+                f"MSKCDS_WORKER_HEARTBEAT_S ({self.worker_heartbeat_s}), or live workers are taken for dead"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secure_outside_demo(self) -> Settings:
