@@ -30,6 +30,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from app.clients.errors import UpstreamProtocolError, UpstreamRejected
 from app.clients.http import RetryPolicy, Timeouts, make_auth, request
 from app.clients.multipart import iter_parts, parse_content_type
+from app.settings import Settings
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
@@ -117,6 +118,22 @@ class DicomwebClient:
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
             headers={"Accept-Encoding": "gzip, deflate"},
             transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, base_url: str | None = None) -> DicomwebClient:
+        """A client of ``base_url`` (default: MSKCDS_DICOMWEB_URL) with the configured credentials."""
+        url = base_url or settings.dicomweb_url
+        if not url:
+            raise ValueError("no DICOMweb URL: give one or set MSKCDS_DICOMWEB_URL")
+        return cls(
+            url,
+            user=settings.dicomweb_user,
+            password=settings.dicomweb_password.get_secret_value(),
+            token=settings.dicomweb_token.get_secret_value(),
+            timeouts=Timeouts.from_settings(settings),
+            retry=RetryPolicy.from_settings(settings),
+            max_concurrency=settings.dicomweb_max_concurrency,
         )
 
     async def __aenter__(self) -> Self:

@@ -26,6 +26,7 @@ from app.clients.errors import (
     UpstreamUnavailable,
 )
 from app.log import get_logger
+from app.settings import Settings
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -59,6 +60,10 @@ class RetryPolicy:
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(attempts=settings.upstream_attempts, backoff_s=settings.upstream_backoff_s)
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
         return min(self.backoff_s * (2**attempt), self.max_backoff_s)
@@ -70,6 +75,10 @@ class Timeouts:
 
     connect_s: float = 5.0
     read_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Timeouts:
+        return cls(connect_s=settings.upstream_connect_timeout_s, read_s=settings.upstream_read_timeout_s)
 
     def httpx(self) -> httpx.Timeout:
         return httpx.Timeout(self.read_s, connect=self.connect_s)
