@@ -1,26 +1,19 @@
 """The CDS Services msk-cds offers, as the discovery endpoint lists them.
 
 Prefetch asks for what the risk models and the study lookup need, and nothing more ("minimum
-necessary"): the Patient (birth date, sex), the most recent body weight, height and BMI Observations
-(LOINC 29463-7, 8302-2, 39156-5; one each, newest first, as CDS Hooks 2.0 allows with ``_sort`` and
-``_count``), and the patient's MR ImagingStudies, newest first.
+necessary"): the Patient (birth date, sex), body weight / height / BMI Observations (LOINC 29463-7,
+8302-2, 39156-5) and the patient's ImagingStudies with their Endpoints. The templates and their keys
+are the integration layer's (``app.clients.hook_context.PREFETCH_TEMPLATES``), because that is the
+code that reads the prefetch and falls back to the FHIR server with the same queries.
 """
 
 from __future__ import annotations
 
+from app.clients.hook_context import PREFETCH_TEMPLATES
 from cds_hooks import CdsService, DiscoveryResponse
 from cds_hooks.hooks import check_service_prefetch
 
-PATIENT = "Patient/{{context.patientId}}"
-_LATEST = "Observation?patient={{context.patientId}}&code=http://loinc.org|%s&_sort=-date&_count=1"
-PREFETCH: dict[str, str] = {
-    "patient": PATIENT,
-    "bodyWeight": _LATEST % "29463-7",
-    "bodyHeight": _LATEST % "8302-2",
-    "bmi": _LATEST % "39156-5",
-    "imagingStudies": "ImagingStudy?patient={{context.patientId}}"
-                      "&modality=http://dicom.nema.org/resources/ontology/DCM|MR&_sort=-started&_count=20",
-}
+PREFETCH: dict[str, str] = dict(PREFETCH_TEMPLATES)
 _USAGE = ("Reads the patient's knee MRI from the hospital's DICOMweb service (configured on the service side); "
           "needs the prefetch above or fhirServer + fhirAuthorization with read access to them.")
 
