@@ -4,8 +4,8 @@ Nothing happens at import time. ``create_app(settings)`` wires routers, error ha
 JWT verifier; the lifespan then loads the clinical models (sha256-checked: a missing or corrupt
 artifact stops start-up, loudly), builds and starts the analysis service (embedded: SQLite and an
 in-process worker; scale: PostgreSQL and the durable queue) and publishes model versions as metrics.
-Tests pass their own ``analysis`` / ``clinical`` / ``gather`` collaborators; the lifespan starts and
-closes only what it built itself.
+Tests pass their own ``analysis`` / ``clinical`` / ``gather`` collaborators; the app starts and closes
+the analysis service either way (it owns its worker's lifetime).
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def _lifespan(clinical: ClinicalModels | None, analysis: AnalysisService | None,
                 from app.analysis import create_analysis_service
 
                 service = create_analysis_service(settings)
-                await service.start()
-                stack.push_async_callback(service.close)
+            await service.start()
+            stack.push_async_callback(service.close)
             gatherer = gather
             if gatherer is None:
                 from app.api.patient import study_gatherer
