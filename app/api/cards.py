@@ -80,7 +80,7 @@ class CardBuilder:
         return card_id
 
     def _source(self) -> Source:
-        return Source(label="msk-cds knee MRI analysis", url=f"{self.base_url}/docs/cds-services")
+        return Source(label="msk-cds knee MRI analysis", url=f"{self.base_url}/model-cards")
 
     def _model_link(self, model_id: str) -> Link:
         return Link(label=f"Model card: {model_id}", url=f"{self.base_url}/model-cards/{model_id}", type="absolute")
@@ -173,7 +173,7 @@ def _risk_detail(result: AnalysisResult, risk: RiskResult, demographics: Demogra
             for f in risk.top_factors])]
     inputs = ["knee MRI biomarkers" + (" and their change since the prior exam" if risk.used_prior else "")]
     if demographics.age_years is not None:
-        inputs.append(f"age {demographics.age_years:.0f}")
+        inputs.append(f"age {int(demographics.age_years)}")  # completed years, as ages are spoken
     if demographics.sex is not None:
         inputs.append(demographics.sex)
     if demographics.bmi is not None:

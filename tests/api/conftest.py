@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +21,7 @@ from tests.api.fhir_data import DICOMWEB, FHIR_SERVER
 from tests.cds_hooks.client import CdsTestClient, JwksServer
 
 BASE = "http://cds.test"
+CLOSED_FHIR_SERVER = "http://127.0.0.1:9/fhir"  # allowlisted, nothing listens (port 9, discard)
 SERVICE = {"patient-view": "mskcds-knee-patient-view", "order-select": "mskcds-knee-order-select",
            "order-sign": "mskcds-knee-order-sign"}
 
@@ -28,7 +30,7 @@ class KneeAnalyzer:
     """Stands in for the segmentation pipeline (the analyzer is a parameter of the analysis service):
     it answers every study with the same measured right knee and an urgent triage."""
 
-    model_versions = {"knee-seg-test": "0.1"}
+    model_versions: ClassVar[dict[str, str]] = {"knee-seg-test": "0.1"}
 
     def __call__(self, ref: StudyRef) -> AnalysisResult:
         biomarkers = BiomarkerSet(laterality="right", laterality_source="dicom", biomarkers=[
@@ -40,7 +42,8 @@ class KneeAnalyzer:
                               reasons=["Medial femoral cartilage (cMF) is thin: 1.21 mm"],
                               deciding_biomarkers=[biomarkers.biomarkers[0]], model_id="triage-test", model_version="1")
         return AnalysisResult(study_instance_uid=ref.study_instance_uid, model_versions=self.model_versions,
-                              series=[SeriesUsed(role="morphology", series_instance_uids=[f"{ref.study_instance_uid}.1"])],
+                              series=[SeriesUsed(role="morphology",
+                                                 series_instance_uids=[f"{ref.study_instance_uid}.1"])],
                               measurements=biomarkers, triage=triage, created_at=datetime.now(UTC))
 
 
@@ -60,14 +63,15 @@ def jwks_url(cds_client: CdsTestClient) -> Iterator[str]:
 @pytest.fixture
 def settings(jwks_url: str, cds_client: CdsTestClient, tmp_path) -> Settings:
     return Settings(public_base_url=BASE, cds_clients=[{"iss": cds_client.iss, "jku": jwks_url}],
-                    fhir_allowlist=[FHIR_SERVER], dicomweb_allowlist=[DICOMWEB], cache_dir=tmp_path / "cache",
+                    fhir_allowlist=[FHIR_SERVER, CLOSED_FHIR_SERVER], dicomweb_allowlist=[DICOMWEB],
+                    cache_dir=tmp_path / "cache",
                     cors_allow_origins=["https://sandbox.cds-hooks.org"])
 
 
 class InterimRiskModels:
     """INTERIM, until the clinical branch lands: fixed OA / TKR risks in the ClinicalModels shape."""
 
-    versions = {"risk-test": "0"}
+    versions: ClassVar[dict[str, str]] = {"risk-test": "0"}
 
     def risk(self, biomarkers, demographics, prior=None, months_since_prior=None) -> list[RiskResult]:
         common = {"method": "cox", "used_prior": False, "model_id": "risk-test", "model_version": "0"}
