@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     # --- models ---------------------------------------------------------------------------------
     model_dir: Path = Field(default=REPO_ROOT / "models", description="model artifacts, one folder per model")
 
+    # --- clinical models (app/clinical; folders under model_dir) -----------------------------------
+    triage_model: str = Field(default="triage-knee", description="folder of the triage cascade model")
+    risk_models: list[str] = Field(
+        default_factory=lambda: ["risk-incident-oa", "risk-tkr"],
+        description="folders of the OA / TKR risk models, one per outcome",
+    )
+
     # --- service --------------------------------------------------------------------------------
     public_base_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("http://127.0.0.1:8000"),
