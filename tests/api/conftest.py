@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.analysis import StudyRef, create_analysis_service
+from app.log import configure_logging
 from app.main import create_app
 from app.settings import Settings
 from schemas.analysis import AnalysisResult, SeriesUsed
@@ -45,6 +46,12 @@ class KneeAnalyzer:
                               series=[SeriesUsed(role="morphology",
                                                  series_instance_uids=[f"{ref.study_instance_uid}.1"])],
                               measurements=biomarkers, triage=triage, created_at=datetime.now(UTC))
+
+
+@pytest.fixture(autouse=True)
+def _logging_to_this_tests_stderr() -> None:
+    """structlog binds the stream at configuration time; a test that captured it (capsys) closes it after."""
+    configure_logging("INFO", json=True)
 
 
 @pytest.fixture(scope="session")
