@@ -23,7 +23,8 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.ConnectionError as error:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({error}); start redis-server (apt-get install redis-server)")
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({error}); start redis-server "
+                    "(apt-get install redis-server)")
     return REDIS_URL
 
 

@@ -15,7 +15,7 @@ from tests.api.conftest import InterimRiskModels
 def test_unknown_analyzer_stops_start_up(settings: Settings) -> None:
     settings.analyzer = "app.nowhere:analyze"
     app = create_app(settings, clinical=InterimRiskModels())
-    with pytest.raises(AnalyzerConfigError, match="app.nowhere"), TestClient(app):
+    with pytest.raises(AnalyzerConfigError, match=r"app\.nowhere"), TestClient(app):
         pass
 
 
