@@ -101,8 +101,8 @@ class JwtVerifier:
         """Check the header's JWT for a call to ``audience`` (the endpoint's URL, or several accepted URLs)."""
         token = self.bearer_token(authorization)
         try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            unverified_token = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+            header, unverified = unverified_token["header"], unverified_token["payload"]
         except jwt.InvalidTokenError as error:
             raise AuthenticationError("malformed", f"not a JWS compact JWT: {error}") from None
         alg, kid = header.get("alg"), header.get("kid")

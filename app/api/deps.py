@@ -1,6 +1,8 @@
 """``Annotated`` dependency aliases: what a route needs, declared in its signature.
 
-The ``*Caller`` aliases verify the CDS client's JWT for the endpoint being called; they run before
+Every dependency is ``async def``: FastAPI runs plain ``def`` dependencies in a thread pool, a
+thread hop per dependency per request that the hook latency budget cannot afford. The ``*Caller``
+aliases verify the CDS client's JWT for the endpoint being called; they run before
 the body is parsed, so an unauthenticated caller never gets a validation message.
 """
 
@@ -21,21 +23,21 @@ AuthorizationHeader = Annotated[str | None, Header(alias="Authorization",
                                                    description="Bearer <JWT signed by the CDS client>")]
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings_of_app(runtime: RuntimeDep) -> Settings:
+async def get_settings_of_app(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_of_app)]
 
 
-def get_flow(runtime: RuntimeDep) -> HookFlow:
+async def get_flow(runtime: RuntimeDep) -> HookFlow:
     if runtime.flow is None:
         raise ApiError(503, "transient", "the service is starting; try again shortly")
     return runtime.flow

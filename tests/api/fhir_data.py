@@ -29,7 +29,7 @@ def _observation(code: str, value: float, unit: str) -> dict[str, Any]:
 
 def searchset(*resources: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "searchset",
-            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": r} for r in resources]}
+            "entry": [{"fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}", "resource": r} for r in resources]}
 
 
 def imaging_studies(description: str = "MR KNEE RIGHT W/O CONTRAST", uid: str = STUDY_UID) -> dict[str, Any]:
