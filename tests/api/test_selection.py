@@ -49,3 +49,22 @@ def test_newest_fetchable_knee_mri_wins() -> None:
     assert choose_knee_mri(studies, None).study_instance_uid == "1.2"
     assert choose_knee_mri(studies, "http://configured-pacs/dicom-web").study_instance_uid == "1.5"
     assert choose_knee_mri(studies[2:4], None) is None
+
+
+async def test_facts_from_a_repeated_prefetch_are_reused(settings) -> None:
+    from app.api.patient import study_gatherer
+    from cds_hooks import CdsRequest
+    from tests.api.fhir_data import BIRTH_DATE, hook_body, patient, prefetch
+
+    gather = study_gatherer(settings)
+    body = hook_body()
+    request = CdsRequest.model_validate(body)
+    context = parse_context(request.hook, request.context)
+    first = await gather(request, context)
+    assert first.study.study_instance_uid == "1.2.826.0.1.3680043.8.498.12345"
+    assert first.study_date == date(2024, 2, 1)
+    assert await gather(CdsRequest.model_validate({**body, "hookInstance": hook_body()["hookInstance"]}),
+                        context) is first
+    older = {**patient(), "birthDate": BIRTH_DATE.replace("1961", "1951")}
+    changed = CdsRequest.model_validate({**body, "prefetch": prefetch(patient=older)})
+    assert (await gather(changed, context)).demographics.age_years > first.demographics.age_years + 9
