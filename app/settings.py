@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cds_hooks.auth import ASYMMETRIC_ALGORITHMS
+from cds_hooks.algorithms import ASYMMETRIC_ALGORITHMS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

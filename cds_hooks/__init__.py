@@ -5,23 +5,35 @@ feedback; prefetch template rendering; verification of the JWTs CDS Clients sign
 imports from ``app``.
 """
 
-from cds_hooks._base import Coding
-from cds_hooks.auth import AuthenticationError, JwtVerifier, TrustedClient, VerifiedToken
-from cds_hooks.card import Action, Card, CdsResponse, Link, Source, Suggestion
-from cds_hooks.discovery import CdsService, DiscoveryResponse
-from cds_hooks.feedback import Feedback, FeedbackRequest
-from cds_hooks.hooks import (
-    DraftOrders,
-    HookContext,
-    OrderSelectContext,
-    OrderSignContext,
-    PatientViewContext,
-    parse_context,
-)
-from cds_hooks.jwks import JwksCache
-from cds_hooks.prefetch import PrefetchTemplateError, render_template
-from cds_hooks.replay import InMemoryReplayCache, ReplayCache
-from cds_hooks.request import CdsRequest, FhirAuthorization
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> defining module. Imported on first use (PEP 562), so that ``app.settings``, which
+#: needs only :mod:`cds_hooks.algorithms`, does not pay for httpx and the JWT stack at CLI start-up.
+_EXPORTS: dict[str, str] = {
+    "Coding": "_base",
+    **dict.fromkeys(["AuthenticationError", "JwtVerifier", "TrustedClient", "VerifiedToken"], "auth"),
+    **dict.fromkeys(["Action", "Card", "CdsResponse", "Link", "Source", "Suggestion"], "card"),
+    **dict.fromkeys(["CdsService", "DiscoveryResponse"], "discovery"),
+    **dict.fromkeys(["Feedback", "FeedbackRequest"], "feedback"),
+    **dict.fromkeys(["DraftOrders", "HookContext", "OrderSelectContext", "OrderSignContext",
+                     "PatientViewContext", "parse_context"], "hooks"),
+    "JwksCache": "jwks",
+    **dict.fromkeys(["PrefetchTemplateError", "render_template"], "prefetch"),
+    **dict.fromkeys(["InMemoryReplayCache", "ReplayCache"], "replay"),
+    **dict.fromkeys(["CdsRequest", "FhirAuthorization"], "request"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'cds_hooks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"cds_hooks.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Action", "AuthenticationError", "Card", "CdsRequest", "CdsResponse", "CdsService", "Coding",

@@ -18,15 +18,10 @@ from typing import Any
 
 import jwt
 
+from cds_hooks.algorithms import ASYMMETRIC_ALGORITHMS, RECOMMENDED_ALGORITHMS
 from cds_hooks.jwks import JwksCache, JwksError, keys_by_kid
 from cds_hooks.replay import ReplayCache, ReplayCacheFull
 
-#: Asymmetric JWS algorithms (RFC 7518 / RFC 8037) a deployment may allow.
-ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset(
-    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
-)
-#: What the spec recommends, and the default.
-RECOMMENDED_ALGORITHMS: tuple[str, ...] = ("ES384", "RS384")
 _REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
 
 
