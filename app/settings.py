@@ -101,11 +101,6 @@ class Settings(BaseSettings):
     cors_allow_origins: list[str] = Field(
         default_factory=list, description="browser origins (e.g. https://sandbox.cds-hooks.org) allowed by CORS"
     )
-    cds_system_actions: bool = Field(
-        default=False,
-        description="offer the analysis' FHIR resources (Observations, RiskAssessments, DiagnosticReport) as "
-        "systemActions in hook responses, for EHRs that apply them instead of receiving them by POST",
-    )
     cds_high_risk: dict[str, float] = Field(
         default_factory=lambda: {"tkr": 0.20, "incident_oa": 0.30},
         description="probability at or above which a risk card is a warning (TKR: with a referral suggestion); "

@@ -10,6 +10,11 @@ The steps, each a small function so the route stays thin:
    optionally wait ``MSKCDS_HOOK_WAIT_S``; answer "in progress" (or "failed") when it is not ready;
 5. risk is computed now from the stored biomarkers and this request's demographics (cheap), and the
    cards are built from schema objects.
+
+The analysis' FHIR resources (Observations, RiskAssessments, DiagnosticReport) are not offered as
+``systemActions``: they reference each other through a transaction's ``urn:uuid`` entries, which
+independent CDS Hooks ``create`` actions cannot carry, so the worker posts them as one conditional
+transaction instead (``app.outputs.fhir_bundle``), and nothing is created twice.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from app.api.orders import refers_to_orthopaedics, relevant_orders
 from app.log import get_logger
 from app.metrics import CARDS
 from app.settings import Settings
-from cds_hooks import Action, CdsRequest, CdsResponse, HookContext, OrderSelectContext, OrderSignContext
-from schemas.analysis import AnalysisResult, Demographics
+from cds_hooks import CdsRequest, CdsResponse, HookContext, OrderSelectContext, OrderSignContext
+from schemas.analysis import Demographics
 
 if TYPE_CHECKING:
     from app.analysis import AnalysisService, StudyRef
@@ -45,8 +50,6 @@ class PatientData:
 
 #: Gathers :class:`PatientData` for a request (prefetch first, the FHIR server as fallback).
 Gatherer = Callable[[CdsRequest, HookContext], Awaitable[PatientData]]
-#: Turns a stored analysis into the FHIR resources offered as systemActions.
-ResourceBuilder = Callable[[AnalysisResult, "StudyRef"], list[dict]]
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,6 @@ class HookFlow:
     analysis: AnalysisService
     clinical: ClinicalModels
     gather: Gatherer
-    resources: ResourceBuilder | None = None
 
     async def answer(self, service_id: str, request: CdsRequest, context: HookContext) -> CdsResponse:
         """The cards for one validated call of ``service_id``."""
@@ -95,9 +97,5 @@ class HookFlow:
         suggest = not refers_to_orthopaedics(context)
         built += [cards.risk(result, risk, patient.demographics, context.patient_id, suggest_referral=suggest)
                   for risk in risks]
-        actions = None
-        if self.settings.cds_system_actions and self.resources is not None:
-            actions = [Action(type="create", description=f"Record the knee MRI analysis: {r['resourceType']}",
-                              resource=r) for r in self.resources(result, patient.study)] or None
-        return CdsResponse(cards=built, system_actions=actions)
+        return CdsResponse(cards=built)
 
