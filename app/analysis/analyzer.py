@@ -46,7 +46,7 @@ def resolve_analyzer(import_path: str) -> Analyzer:
     except AttributeError:
         raise AnalyzerConfigError(f"MSKCDS_ANALYZER={import_path!r}: {module_name} has no {attribute!r}") from None
     model_versions_of(analyzer, name=import_path)
-    return analyzer  # type: ignore[no-any-return]
+    return analyzer
 
 
 def model_versions_of(analyzer: object, *, name: str | None = None) -> dict[str, str]:

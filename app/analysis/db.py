@@ -150,6 +150,9 @@ def lock_schema(connection: Connection) -> None:
 
 
 def insert_ignoring_conflict(connection: Connection, table: Table, values: dict[str, Any]) -> Insert:
-    """``INSERT ... ON CONFLICT DO NOTHING`` in this connection's dialect: the first write of a key wins."""
+    """``INSERT ... ON CONFLICT DO NOTHING`` in this connection's dialect: the first write of a key wins.
+
+    Add ``.returning(column)`` to learn whether a row was written (rowcount of an INSERT is not reliable).
+    """
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).values(**values).on_conflict_do_nothing()

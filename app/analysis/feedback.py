@@ -78,8 +78,8 @@ class FeedbackStore:
                     "override_reason_code": reason.code if reason else None,
                     "received_at": utcnow(),
                 },
-            )
-            return connection.execute(statement).rowcount == 1
+            ).returning(feedback_table.c.id)
+            return connection.execute(statement).first() is not None
 
     def counts(self) -> list[FeedbackCount]:
         """Counts per (service, card, outcome), sorted by those three."""

@@ -85,5 +85,5 @@ def insert_result(connection: Connection, result: AnalysisResult, model_key: str
             "result": result.model_dump_json(),
             "stored_at": utcnow(),
         },
-    )
-    return connection.execute(statement).rowcount == 1
+    ).returning(results_table.c.study_instance_uid)
+    return connection.execute(statement).first() is not None

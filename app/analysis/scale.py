@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from datetime import timedelta
 
 import procrastinate
 from procrastinate import JobContext, RetryDecision
@@ -28,7 +29,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, make_url, text
 
 from app.analysis.analyzer import Analyzer, model_versions_of
-from app.analysis.db import create_store_engine, ensure_schema, lock_schema
+from app.analysis.db import create_store_engine, ensure_schema, lock_schema, utcnow
 from app.analysis.inprocess import worker_name
 from app.analysis.jobs import JobStore, lost_worker_error
 from app.analysis.records import model_key_for
@@ -56,7 +57,7 @@ class _RetryAsDecided(BaseRetryStrategy):
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, RetryLater):
-            return RetryDecision(retry_in={"seconds": exception.delay_s})
+            return RetryDecision(retry_at=utcnow() + timedelta(seconds=exception.delay_s))
         return None
 
 
@@ -80,7 +81,8 @@ def ensure_queue_schema(engine: Engine) -> None:
     with engine.begin() as connection:
         lock_schema(connection)
         if connection.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
-            connection.exec_driver_sql(SchemaManager.get_schema())
+            # through the driver without parameters, so the '%' in procrastinate's SQL stay literal
+            connection.connection.cursor().execute(SchemaManager.get_schema())
 
 
 class ProcrastinateQueue:
@@ -104,6 +106,8 @@ class ProcrastinateQueue:
             self._open = False
 
     async def deliver(self, job_id: str) -> None:
+        if not self._open:
+            raise RuntimeError("scale mode: `await service.start()` opens the queue before the first submit")
         await deliver(self.app, self.jobs, self.queue, job_id)
 
     async def status(self) -> str:
@@ -143,16 +147,23 @@ async def run_worker(settings: Settings, analyzer: Analyzer, concurrency: int | 
         @app.task(name=TASK_NAME, pass_context=True, retry=_RetryAsDecided())
         def analyze_study(context: JobContext, job_id: str) -> str:
             assert context.job.id is not None
-            claimed = jobs.claim_delivered(
-                job_id,
-                context.job.id,
-                f"{name}/{context.job.id}",
-                settings.worker_stall_after_s,
-                settings.job_max_attempts,
-            )
-            if claimed is None:
-                return "nothing to do"
-            outcome = runner.run(claimed)
+            try:
+                claimed = jobs.claim_delivered(
+                    job_id,
+                    context.job.id,
+                    f"{name}/{context.job.id}",
+                    settings.worker_stall_after_s,
+                    settings.job_max_attempts,
+                )
+                if claimed is None:
+                    return "nothing to do"
+                outcome = runner.run(claimed)
+            except Exception as exc:
+                # The store failed (the runner handles the analyzer's own errors): this delivery comes
+                # back after the backoff and takes its run over. No chained cause: SQL errors quote
+                # their parameters, and procrastinate logs the traceback.
+                get_logger(__name__).warning("analysis.store_error", job_id=job_id, error=type(exc).__name__)
+                raise RetryLater(settings.job_retry_backoff_s) from None
             if outcome.kind == "retry":
                 raise RetryLater(outcome.delay_s)
             if outcome.kind == "failed":

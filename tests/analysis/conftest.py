@@ -23,11 +23,11 @@ from app.settings import REPO_ROOT, Settings
 PACS = "http://pacs.test/dicom-web"
 FHIR = "http://fhir.test/r4"
 PATIENT = "Patient/p-42"
-#: Fast pace for tests: heartbeats every 0.2 s, a worker silent for 1 s counts as lost.
+#: Fast pace for tests: heartbeats every 0.25 s, a worker silent for 2 s counts as lost.
 FAST = {
     "worker_poll_s": 0.05,
-    "worker_heartbeat_s": 0.2,
-    "worker_stall_after_s": 1.0,
+    "worker_heartbeat_s": 0.25,
+    "worker_stall_after_s": 2.0,
     "job_retry_backoff_s": 0.05,
     "dicomweb_allowlist": [PACS],
     "fhir_allowlist": [FHIR],

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 import pytest
 
-from app.analysis import NotAllowlisted, create_analysis_service, job_id_for
+from app.analysis import AnalysisService, JobState, NotAllowlisted, create_analysis_service, job_id_for
 from app.log import configure_logging
 from app.settings import Settings
 from tests.analysis.analyzers import (
@@ -18,10 +19,10 @@ from tests.analysis.analyzers import (
     WrongVersionsAnalyzer,
     build_result,
 )
-from tests.analysis.conftest import PATIENT, make_ref
+from tests.analysis.conftest import PATIENT, Workers, eventually, make_ref
 
 
-async def wait_until_finished(service, uid: str, timeout_s: float = 10.0):
+async def wait_until_finished(service: AnalysisService, uid: str, timeout_s: float = 10.0) -> JobState:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state = await service.job_state(uid)
@@ -74,7 +75,9 @@ async def test_queued_jobs_survive_a_restart(settings: Settings) -> None:
     assert analyzer.calls == 2
 
 
-async def test_unanalysable_study_fails_at_once_without_patient_data(settings: Settings, capsys) -> None:
+async def test_unanalysable_study_fails_at_once_without_patient_data(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     configure_logging("INFO", json=True)
     ref = make_ref()
     async with create_analysis_service(settings, FailingAnalyzer()) as service:
@@ -137,3 +140,21 @@ async def test_study_on_a_server_not_allowlisted_is_refused(settings: Settings) 
         with pytest.raises(NotAllowlisted, match="is not allowlisted: add it to MSKCDS_DICOMWEB_ALLOWLIST"):
             await service.submit(make_ref())
         assert await service.queue_depth() == {"queued": 0, "running": 0}
+
+
+@pytest.mark.integration
+async def test_embedded_worker_killed_mid_analysis_loses_nothing(settings: Settings, workers: Workers) -> None:
+    """A `mskcds worker` on the SQLite store dies mid-job; the next embedded worker runs the job again."""
+    ref = make_ref()
+    async with create_analysis_service(settings, FixedAnalyzer(), run_worker=False) as service:
+        await service.submit(ref)
+    victim = workers.start(settings, "tests.analysis.analyzers:slow_analyzer")
+    eventually(lambda: list(workers.marker_dir.glob("*.started")), 30, "the worker started the job", workers.logs)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+    analyzer = FixedAnalyzer()
+    async with create_analysis_service(settings, analyzer) as restarted:
+        assert await restarted.wait_for(ref.study_instance_uid, timeout_s=20) == build_result(ref)
+        state = await restarted.job_state(ref.study_instance_uid)
+    assert (state.status, state.attempts, analyzer.calls) == ("done", 2, 1)

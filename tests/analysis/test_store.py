@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,11 +19,14 @@ from tests.analysis.analyzers import MODEL_KEY, build_result
 from tests.analysis.conftest import make_ref
 
 
-@pytest.fixture
-def engine(settings: Settings) -> Engine:
-    engine = create_store_engine(settings.resolved_database_url)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def engine(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Engine]:
+    """The store on the embedded SQLite file, and on a fresh PostgreSQL database."""
+    url = settings.resolved_database_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = create_store_engine(url)
     ensure_schema(engine)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def result_rows(engine: Engine) -> list[tuple[str, str]]:
@@ -32,9 +36,12 @@ def result_rows(engine: Engine) -> list[tuple[str, str]]:
         ]
 
 
-def test_embedded_store_is_a_sqlite_file_under_the_cache_dir(settings: Settings, engine: Engine) -> None:
+def test_embedded_store_is_a_sqlite_file_under_the_cache_dir(settings: Settings) -> None:
+    engine = create_store_engine(settings.resolved_database_url)
+    ensure_schema(engine)
     assert engine.url.database == str(settings.cache_dir / "mskcds.sqlite3")
     assert (settings.cache_dir / "mskcds.sqlite3").is_file()
+    engine.dispose()
 
 
 def test_double_completion_stores_one_result_the_first(engine: Engine) -> None:
