@@ -1,9 +1,10 @@
 """Async DICOMweb client (PS3.18): QIDO-RS search, WADO-RS metadata and instance retrieval, STOW-RS.
 
-Series are retrieved instance by instance, a bounded number at a time, each answer a
-``multipart/related; type="application/dicom"`` body read as a stream (:mod:`app.clients.multipart`)
-and parsed into a :class:`pydicom.Dataset` as soon as its part is complete: the client never holds a
-series' raw bytes beside the datasets it built. Answers may be gzip-compressed (httpx decodes them).
+Retrievals (a series, a study's series in parallel, or chosen instances in parallel, at most
+``max_concurrency`` requests at once) are ``multipart/related; type="application/dicom"`` bodies read
+as a stream (:mod:`app.clients.multipart`); each part becomes a :class:`pydicom.Dataset` as soon as it
+is complete, so the client never holds a series' raw bytes beside the datasets it built. JSON answers
+(QIDO-RS, metadata) are asked for gzip-compressed; DICOM bodies uncompressed unless ``compress_bulk``.
 
 Orthanc (the PACS of the tests) differs from the standard in two ways the client works around:
 - a percent-encoded wildcard (``*`` sent as ``%2A``) in a QIDO value matches nothing there, so
@@ -79,6 +80,10 @@ def part10_bytes(dataset: pydicom.Dataset) -> bytes:
     return buffer.getvalue()
 
 
+def _by_instance_number(datasets: list[pydicom.Dataset]) -> list[pydicom.Dataset]:
+    return sorted(datasets, key=lambda ds: (int(ds.get("InstanceNumber") or 0), str(ds.SOPInstanceUID)))
+
+
 def _query(**criteria: str | None) -> list[tuple[str, str]]:
     """QIDO-RS query parameters for the criteria given (None = not a criterion)."""
     return [(key, value) for key, value in criteria.items() if value is not None]
@@ -105,6 +110,7 @@ class DicomwebClient:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = 8,
+        compress_bulk: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if max_concurrency < 1:
@@ -112,6 +118,9 @@ class DicomwebClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._limit = asyncio.Semaphore(max_concurrency)
+        # Pixel data gains little from gzip and costs the server CPU per instance (docs/integration.md,
+        # "Compression"): DICOM bodies are asked for uncompressed unless compress_bulk is set.
+        self._bulk_encoding = "gzip, deflate" if compress_bulk else "identity"
         self._client = httpx.AsyncClient(
             auth=make_auth(user, password, token),
             timeout=(timeouts or Timeouts()).httpx(),
@@ -271,7 +280,7 @@ class DicomwebClient:
                 what=what,
                 consume=consume,
                 retry=self.retry,
-                headers={"Accept": f"{MULTIPART_DICOM}; transfer-syntax=*"},
+                headers={"Accept": f"{MULTIPART_DICOM}; transfer-syntax=*", "Accept-Encoding": self._bulk_encoding},
             )
 
     async def retrieve_instance(
@@ -285,16 +294,25 @@ class DicomwebClient:
         return datasets[0]
 
     async def retrieve_series(self, study_instance_uid: str, series_instance_uid: str) -> list[pydicom.Dataset]:
-        """Every instance of a series, fetched concurrently (bounded), sorted by InstanceNumber."""
-        instances = await self.search_instances(study_instance_uid, series_instance_uid)
-        uids = [str(instance.SOPInstanceUID) for instance in instances]
+        """Every instance of a series in one streamed WADO-RS answer, sorted by InstanceNumber.
+
+        One request per series is the fast path: per-instance requests cost the server (Orthanc) more
+        than they save by running in parallel (docs/integration.md, "The WADO-RS benchmark").
+        """
+        path = f"/studies/{study_instance_uid}/series/{series_instance_uid}"
+        return _by_instance_number(await self._retrieve(path, "WADO-RS series retrieval"))
+
+    async def retrieve_instances(
+        self, study_instance_uid: str, series_instance_uid: str, sop_instance_uids: Sequence[str]
+    ) -> list[pydicom.Dataset]:
+        """Some instances of a series, fetched concurrently (at most ``max_concurrency`` at once)."""
         datasets = await asyncio.gather(
-            *(self.retrieve_instance(study_instance_uid, series_instance_uid, uid) for uid in uids)
+            *(self.retrieve_instance(study_instance_uid, series_instance_uid, uid) for uid in sop_instance_uids)
         )
-        return sorted(datasets, key=lambda ds: (int(ds.get("InstanceNumber") or 0), str(ds.SOPInstanceUID)))
+        return _by_instance_number(list(datasets))
 
     async def retrieve_study(self, study_instance_uid: str) -> list[pydicom.Dataset]:
-        """Every instance of every series of a study."""
+        """Every instance of every series of a study, series streamed concurrently (bounded)."""
         series = await self.search_series(study_instance_uid)
         per_series = await asyncio.gather(
             *(self.retrieve_series(study_instance_uid, str(s.SeriesInstanceUID)) for s in series)

@@ -8,10 +8,11 @@ exception message. The client uses the bearer token it is given (a CDS Hooks req
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,7 +31,7 @@ from app.clients.demographics import BODY_MEASUREMENT_CODES, LOINC, demographics
 from app.clients.errors import UpstreamError, UpstreamProtocolError
 from app.clients.http import RetryPolicy, Timeouts, make_auth, request
 from app.log import get_logger
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from schemas.analysis import Demographics
 
 FHIR_JSON = "application/fhir+json"
@@ -65,7 +66,7 @@ def parse_resource(payload: Any, where: str) -> Resource:
         raise UpstreamProtocolError(f"{where}: the answer is not a FHIR resource (no resourceType)")
     try:
         model = get_fhir_model_class(resource_type)
-        return model.model_validate(payload)  # type: ignore[no-any-return]
+        return model.model_validate(payload)  # type: ignore[return-value]
     except (KeyError, ValueError, ValidationError) as exc:
         raise UpstreamProtocolError(f"{where}: invalid FHIR R4 {resource_type}: {exc}") from exc
 
@@ -76,6 +77,13 @@ def study_instance_uid(study: ImagingStudy) -> str | None:
         if identifier.system == DICOM_UID_SYSTEM and identifier.value:
             return identifier.value.removeprefix("urn:oid:")
     return None
+
+
+def _as_date(value: object) -> date | None:
+    """A FHIR date/dateTime as a date (None when absent or partial, e.g. ``2024-03``)."""
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ def imaging_study_refs(
     studies: Sequence[ImagingStudy], endpoints: Sequence[Endpoint], dicomweb_allowlist: Sequence[str]
 ) -> list[ImagingStudyRef]:
     """ImagingStudy resources (with their Endpoints) as references msk-cds can fetch from."""
-    addresses = {f"Endpoint/{e.id}": e.address for e in endpoints if e.id}
+    addresses = {f"Endpoint/{e.id}": str(e.address) for e in endpoints if e.id and e.address}
     refs = []
     for study in studies:
         uid = study_instance_uid(study)
@@ -112,7 +120,7 @@ def imaging_study_refs(
             ImagingStudyRef(
                 fhir_id=study.id,
                 study_instance_uid=uid,
-                started=study.started.date() if study.started is not None else None,
+                started=_as_date(study.started),
                 modalities=tuple(str(c.code) for c in study.modality or [] if c.code),
                 description=study.description,
                 endpoint_address=address,
@@ -257,9 +265,57 @@ class FhirClient:
         resources = [entry.resource for page in pages for entry in page.entry or [] if entry.resource is not None]
         studies = [r for r in resources if isinstance(r, ImagingStudy)]
         endpoints = [r for r in resources if isinstance(r, Endpoint)]
+        # Servers may ignore _include (the FHIR test server does): read the Endpoints still missing.
+        included = {f"Endpoint/{e.id}" for e in endpoints}
+        missing = {
+            ref.reference
+            for study in studies
+            for ref in study.endpoint or []
+            if ref.reference and ref.reference.startswith("Endpoint/") and ref.reference not in included
+        }
+        for reference in sorted(missing):
+            endpoint = await self.read("Endpoint", reference.removeprefix("Endpoint/"))
+            if isinstance(endpoint, Endpoint):
+                endpoints.append(endpoint)
         return studies, endpoints
 
     async def imaging_studies(self, patient_id: str, dicomweb_allowlist: Sequence[str] = ()) -> list[ImagingStudyRef]:
         """The patient's imaging studies, each with its DICOMweb base when that is allowlisted."""
         studies, endpoints = await self.imaging_study_resources(patient_id)
         return imaging_study_refs(studies, endpoints, dicomweb_allowlist)
+
+
+@dataclass(frozen=True)
+class TransactionSummary:
+    """What a transaction-response says happened: resources created, and resources that already existed."""
+
+    created: dict[str, int]
+    existing: dict[str, int]
+
+    @classmethod
+    def of(cls, request: Bundle, response: Bundle) -> TransactionSummary:
+        """Pair each sent entry with its answer (201 = created; 200 = an existing match)."""
+        created: dict[str, int] = {}
+        existing: dict[str, int] = {}
+        if len(request.entry or []) != len(response.entry or []):
+            raise UpstreamProtocolError("the transaction-response does not answer every entry of the transaction")
+        for sent, answer in zip(request.entry or [], response.entry or [], strict=True):
+            if sent.request is None or answer.response is None:
+                raise UpstreamProtocolError("a transaction entry without request, or an answer without response")
+            kind = str(sent.request.url).split("?")[0]
+            status = str(answer.response.status).split()[0]
+            target = created if status == "201" else existing
+            target[kind] = target.get(kind, 0) + 1
+        return cls(created=created, existing=existing)
+
+
+def post_transaction(
+    bundle: Bundle, base_url: str | None = None, settings: Settings | None = None
+) -> TransactionSummary:
+    """Synchronous post of a transaction Bundle (``mskcds analyze --post FHIR_BASE``); what it created."""
+
+    async def post() -> Bundle:
+        async with FhirClient.from_settings(settings or get_settings(), base_url) as client:
+            return await client.transaction(bundle)
+
+    return TransactionSummary.of(bundle, asyncio.run(post()))

@@ -2,17 +2,16 @@
 DiagnosticReport.
 
 Every entry is a conditional create (``ifNoneExist`` on its stable identifier) with a ``urn:uuid``
-fullUrl that the other entries reference, so the server resolves references inside the transaction and
-a repeated post of the same analysis creates nothing new. The transaction is all or nothing on the
-server (FHIR R4 3.1.0.11.2): a failure leaves no partial write. The Bundle is validated by
-``fhir.resources`` as it is built, before anything is sent.
+fullUrl (derived from, never equal to, the identifier) that the other entries reference, so the server
+resolves references inside the transaction and a repeated post of the same analysis creates nothing
+new. The transaction is all or nothing on the server (FHIR R4 3.1.0.11.2): a failure leaves no partial
+write. The Bundle is validated by ``fhir.resources`` as it is built, before anything is sent.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.device import Device
@@ -21,6 +20,7 @@ from fhir.resources.R4B.resource import Resource
 from app.outputs.fhir_common import (
     DICOM_UID_SYSTEM,
     URI_SYSTEM,
+    full_url,
     identity,
     if_none_exist,
     imaging_study,
@@ -75,15 +75,14 @@ def analysis_bundle(
     uid = result.study_instance_uid
     device = device or analysis_device(result.model_versions)
     device_urn = _urn_of(device)
-    entries = [_entry(device, device_urn, if_none_exist(device_urn))]
+    device_url = full_url(device_urn)
+    entries = [_entry(device, device_url, if_none_exist(device_urn))]
 
     if imaging_study_reference is None:
         imaging_study_reference = identity("ImagingStudy", uid)
         series = {s_uid: "MR" for used in result.series for s_uid in used.series_instance_uids}
         study = imaging_study(uid, patient_reference, result.study_date, series)
-        entries.append(
-            _entry(study, imaging_study_reference, f"identifier={DICOM_UID_SYSTEM}|{study_identity(uid)}")
-        )
+        entries.append(_entry(study, imaging_study_reference, f"identifier={DICOM_UID_SYSTEM}|{study_identity(uid)}"))
 
     context = ObservationContext(
         study_instance_uid=uid,
@@ -93,14 +92,14 @@ def analysis_bundle(
         model_versions=measurement_model_versions(result),
         patient_reference=patient_reference,
         imaging_study_reference=imaging_study_reference,
-        device_reference=device_urn,
+        device_reference=device_url,
     )
     observation_refs: dict[str, str] = {}
     for biomarker in result.measurements.biomarkers:
         observation = biomarker_observation(biomarker, context)
         urn = observation.identifier[0].value
-        observation_refs[biomarker.key] = urn
-        entries.append(_entry(observation, urn, if_none_exist(urn)))
+        observation_refs[biomarker.key] = full_url(urn)
+        entries.append(_entry(observation, full_url(urn), if_none_exist(urn)))
 
     for risk in risks:
         assessment = risk_assessment(
@@ -109,11 +108,11 @@ def analysis_bundle(
             study_date=result.study_date,
             issued=result.created_at,
             patient_reference=patient_reference,
-            device_reference=device_urn,
+            device_reference=device_url,
             basis=observation_refs,
         )
         urn = assessment.identifier[0].value
-        entries.append(_entry(assessment, urn, if_none_exist(urn)))
+        entries.append(_entry(assessment, full_url(urn), if_none_exist(urn)))
 
     report = diagnostic_report(
         study_instance_uid=uid,
@@ -127,29 +126,10 @@ def analysis_bundle(
         risks=risks,
     )
     report_urn = report.identifier[0].value
-    entries.append(_entry(report, report_urn, if_none_exist(report_urn)))
+    entries.append(_entry(report, full_url(report_urn), if_none_exist(report_urn)))
     return Bundle(type="transaction", entry=entries)
 
 
 def bundle_json(bundle: Bundle) -> str:
     """The Bundle as FHIR JSON (what ``--fhir-bundle OUT.json`` writes and what is posted)."""
     return json.dumps(json.loads(bundle.model_dump_json(exclude_none=True)), indent=2, ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class TransactionSummary:
-    """What a transaction-response says happened: resources created, and resources that already existed."""
-
-    created: dict[str, int]
-    existing: dict[str, int]
-
-    @classmethod
-    def of(cls, request: Bundle, response: Bundle) -> TransactionSummary:
-        created: dict[str, int] = {}
-        existing: dict[str, int] = {}
-        for sent, answer in zip(request.entry or [], response.entry or [], strict=True):
-            kind = sent.request.url.split("?")[0]
-            status = answer.response.status.split()[0]
-            target = created if status == "201" else existing
-            target[kind] = target.get(kind, 0) + 1
-        return cls(created=created, existing=existing)

@@ -3,7 +3,7 @@
 Identity: each resource gets an ``identifier`` that is a name-based UUID (RFC 4122 version 5) of what
 makes it *that* result, e.g. (study, model versions, biomarker). The same analysis posted again yields
 the same identifiers, so a conditional create (``ifNoneExist``) finds the first copy and creates
-nothing; the same UUID serves as the entry's ``urn:uuid`` fullUrl inside the transaction.
+nothing. The entry's ``urn:uuid`` fullUrl is derived from the identifier too (see :func:`full_url`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,16 @@ def model_key(model_versions: Mapping[str, str]) -> str:
 def identity(*parts: str) -> str:
     """``urn:uuid:`` of the name-based UUID of ``parts``: same parts, same URN, on every machine."""
     return f"urn:uuid:{uuid.uuid5(IDENTITY_NAMESPACE, chr(31).join(parts))}"
+
+
+def full_url(identifier_urn: str) -> str:
+    """The Bundle entry's fullUrl for the resource with that identifier: another name-based UUID.
+
+    Never the identifier's own value: servers rewrite every occurrence of a fullUrl in a transaction
+    into the new resource's reference (Medplum does so even inside identifiers), which would break the
+    identifier the conditional create searches for.
+    """
+    return identity("fullUrl", identifier_urn)
 
 
 def identifier(urn: str) -> Identifier:

@@ -5,8 +5,9 @@ from app.log import REDACTED, configure_logging, get_logger
 
 def test_one_json_event_per_line_without_phi(capsys) -> None:
     configure_logging("INFO", json=True)
-    get_logger("t").info("hook.answered", hook_instance="abc", patient_id="MRN-12345",
-                         access_token="eyJsecret", cards=2)
+    get_logger("t").info(
+        "hook.answered", hook_instance="abc", patient_id="MRN-12345", access_token="eyJsecret", cards=2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     event = json.loads(lines[0])

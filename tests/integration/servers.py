@@ -95,6 +95,7 @@ class OrthancServer:
             "DicomServerEnabled": False,
             "DicomPort": free_port(),  # not listened on (DICOM server off); set so the default 4242 is never bound
             "HttpCompressionEnabled": True,
+            "TcpNoDelay": True,
             "Plugins": [str(DICOMWEB_PLUGIN)],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True, "StudiesMetadata": "Full"},
         }

@@ -91,6 +91,43 @@ async def test_retrieve_series_returns_every_pixel_intact(orthanc: OrthancServer
     }
 
 
+async def test_retrieve_chosen_instances_concurrently(orthanc: OrthancServer, knee_study: Study) -> None:
+    spec, datasets = knee_study
+    chosen = [datasets[5], datasets[1], datasets[3]]
+    async with client_for(orthanc, max_concurrency=2) as client:
+        retrieved = await client.retrieve_instances(
+            spec.study_instance_uid, str(datasets[0].SeriesInstanceUID), [str(ds.SOPInstanceUID) for ds in chosen]
+        )
+    assert [int(ds.InstanceNumber) for ds in retrieved] == [2, 4, 6]
+    np.testing.assert_array_equal(retrieved[2].pixel_array, pixel_pattern(0, 5, 32, 32))
+
+
+class RecordingTransport(httpx.AsyncHTTPTransport):
+    """The real transport, noting each request's Accept-Encoding and the answer's Content-Encoding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str | None, str | None]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        encoding = request.headers.get("accept-encoding")
+        self.seen.append((request.url.path.rsplit("/", 1)[-1], encoding, response.headers.get("content-encoding")))
+        return response
+
+
+async def test_json_is_fetched_gzipped_and_pixels_uncompressed(orthanc: OrthancServer, knee_study: Study) -> None:
+    spec, datasets = knee_study
+    transport = RecordingTransport()
+    async with client_for(orthanc, transport=transport) as client:
+        await client.series_metadata(spec.study_instance_uid, str(datasets[0].SeriesInstanceUID))
+        await client.retrieve_series(spec.study_instance_uid, str(datasets[0].SeriesInstanceUID))
+    assert transport.seen == [
+        ("metadata", "gzip, deflate", "gzip"),
+        (str(datasets[0].SeriesInstanceUID), "identity", None),
+    ]
+
+
 async def test_retrieve_study_returns_all_series(orthanc: OrthancServer, knee_study: Study) -> None:
     spec, datasets = knee_study
     async with client_for(orthanc) as client:
