@@ -4,8 +4,9 @@ Starts the real service (``mskcds serve``, a uvicorn process) on a free loopback
 whose JWK Set is served from a local HTTP server (fetched once, then cached, as in production). One hook
 call makes the service analyse the study (this script's analyzer stands in for the segmentation
 pipeline, which is not what is measured); once the result is stored, every ``patient-view`` call is
-answered from it: JWT verification (ES384, jti replay check), request parsing, prefetch parsing (FHIR
-R4 resources), result cache, risk computed with the clinical models, cards.
+answered from it: JWT verification (ES384, jti replay check), request parsing, prefetch facts (parsed
+once, then reused for the identical prefetch), result cache, triage and risk computed with the clinical
+models (``MSKCDS_MODEL_DIR``), cards.
 
 Each request carries its own JWT (a replayed one would be refused), all signed before the timed run.
 Baseline measured in the same run with the same load generator: ``GET /health`` (the framework's floor).
@@ -46,11 +47,15 @@ class BenchAnalyzer:
     model_versions: ClassVar[dict[str, str]] = {"bench-analyzer": "1"}
 
     def __call__(self, ref: Any) -> AnalysisResult:
-        names = [(BiomarkerName.CARTILAGE_THICKNESS_MEAN, r, v) for r, v in
-                 (("cMF", 1.6), ("cLF", 1.9), ("MT", 1.5), ("LT", 2.1), ("P", 2.3), ("TrF", 2.0))]
-        names += [(BiomarkerName.BONE_VOLUME, "femur", 140000.0), (BiomarkerName.BONE_VOLUME, "tibia", 90000.0)]
+        thickness = {"cMF": 1.6, "cLF": 1.9, "MT": 1.5, "LT": 2.1, "P": 2.3, "TrF": 2.0}
+        values = [(BiomarkerName.CARTILAGE_THICKNESS_MEAN, r, v) for r, v in thickness.items()]
+        values += [(BiomarkerName.CARTILAGE_THICKNESS_P5, r, 0.6 * thickness[r]) for r in ("cMF", "cLF", "MT", "LT")]
+        values += [(BiomarkerName.DENUDED_AREA_PCT, r, 2.0) for r in ("cMF", "cLF", "MT", "LT")]
+        values += [(BiomarkerName.MENISCUS_EXTRUSION, "MM", 2.4), (BiomarkerName.MENISCUS_EXTRUSION, "LM", 1.1)]
+        values += [(BiomarkerName.MENISCUS_THICKNESS_MEAN, "MM", 2.8), (BiomarkerName.MENISCUS_THICKNESS_MEAN, "LM", 3.0)]
+        values += [(BiomarkerName.BONE_VOLUME, "femur", 140000.0), (BiomarkerName.BONE_VOLUME, "tibia", 90000.0)]
         biomarkers = BiomarkerSet(laterality="right", laterality_source="dicom",
-                                  biomarkers=[Biomarker.of(n, r, v) for n, r, v in names])
+                                  biomarkers=[Biomarker.of(n, r, v) for n, r, v in values])
         return AnalysisResult(study_instance_uid=ref.study_instance_uid, model_versions=self.model_versions,
                               series=[SeriesUsed(role="morphology", series_instance_uids=["1.2.3.4.5.1"])],
                               measurements=biomarkers, created_at=datetime.now(UTC))
@@ -188,7 +193,7 @@ async def run(base: str, path: str, client: Any, hook_body: Any, args: argparse.
             response = await http.post(base + path, json=hook_body(),
                                        headers={"Authorization": f"Bearer {client.token(base + path)}"})
             response.raise_for_status()
-            if response.json()["cards"] and "risk" in response.json()["cards"][0]["summary"]:
+            if any(" risk within " in card["summary"] for card in response.json()["cards"]):
                 break
             await asyncio.sleep(0.2)
         else:

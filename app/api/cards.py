@@ -132,6 +132,15 @@ class CardBuilder:
         return Suggestion(label="Draft orthopaedic referral", uuid=self._id("suggestion-referral"),
                           is_recommended=True, actions=[action])
 
+    def risk_unavailable(self, missing: list[str]) -> Card:
+        """The risk models need inputs this patient's record or study does not provide: say which."""
+        names = ", ".join(dict.fromkeys(_feature_name(key) for key in missing))
+        return Card(uuid=self._id("risk-unavailable"), indicator="info",
+                    summary="OA / TKR risk not available: inputs missing from the record or the MRI analysis",
+                    detail=f"The risk models need: {names}. Recording them (e.g. a body weight and height for BMI) "
+                           "makes the estimate available on the next call.",
+                    source=self._source())
+
     def in_progress(self, status: str, study_date: date | None) -> Card:
         """The study is queued or being analysed: say so, and when results will show."""
         when = f" of {study_date.isoformat()}" if study_date else ""
@@ -181,3 +190,16 @@ def _risk_detail(result: AnalysisResult, risk: RiskResult, demographics: Demogra
     lines += ["", f"Inputs: {', '.join(inputs)}. Model {risk.model_id} {risk.model_version} ({risk.method}). "
                   "Decision support only; the model card says what the model was validated on."]
     return "\n".join(lines)
+
+
+_DEMOGRAPHIC_NAMES = {"age_years": "age", "bmi": "BMI", "sex_female": "sex"}
+
+
+def _feature_name(key: str) -> str:
+    """``bmi`` -> ``BMI``; ``change:cartilage_thickness_mean:cMF`` -> ``change of cartilage thickness mean (cMF)``."""
+    if key in _DEMOGRAPHIC_NAMES:
+        return _DEMOGRAPHIC_NAMES[key]
+    is_change = key.startswith("change:")
+    name, _, region = key.removeprefix("change:").partition(":")
+    text = f"{name.replace('_', ' ')} ({region})" if region else name.replace("_", " ")
+    return f"change of {text}" if is_change else text

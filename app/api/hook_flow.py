@@ -8,8 +8,9 @@ The steps, each a small function so the route stays thin:
    request's own access token (412 when neither has them, per the spec);
 4. the stored analysis of that study (memory cache, then store); if there is none, queue it and
    optionally wait ``MSKCDS_HOOK_WAIT_S``; answer "in progress" (or "failed") when it is not ready;
-5. risk is computed now from the stored biomarkers and this request's demographics (cheap), and the
-   cards are built from schema objects.
+5. risk is computed now from the stored biomarkers and this request's demographics (cheap; triage too
+   when the stored result has none), and the cards are built from schema objects. Inputs a model needs
+   but the study or request lacks (e.g. no BMI on record) give a card that says which, not an error.
 
 The analysis' FHIR resources (Observations, RiskAssessments, DiagnosticReport) are not offered as
 ``systemActions``: they reference each other through a transaction's ``urn:uuid`` entries, which
@@ -26,11 +27,13 @@ from typing import TYPE_CHECKING
 
 from app.api.cards import CardBuilder
 from app.api.orders import refers_to_orthopaedics, relevant_orders
+from app.clinical.errors import MissingFeatureError
 from app.log import get_logger
 from app.metrics import CARDS
 from app.settings import Settings
 from cds_hooks import CdsRequest, CdsResponse, HookContext, OrderSelectContext, OrderSignContext
-from schemas.analysis import Demographics
+from schemas.analysis import AnalysisResult, Demographics
+from schemas.clinical import TriageResult
 
 if TYPE_CHECKING:
     from app.analysis import AnalysisService, StudyRef
@@ -91,11 +94,24 @@ class HookFlow:
                 log.info("hook.analysis_pending", job_id=job.job_id, status=job.status)
                 return CdsResponse(cards=[cards.in_progress(job.status, patient.study_date)])
         built = []
-        if result.triage is not None:
-            built.append(cards.triage(result, result.triage))
-        risks = self.clinical.risk(result.measurements, patient.demographics)
+        triage = result.triage or self._triage(result)
+        if triage is not None:
+            built.append(cards.triage(result, triage))
+        try:
+            risks = self.clinical.risk(result.measurements, patient.demographics)
+        except MissingFeatureError as error:
+            log.info("hook.risk_unavailable", model=error.model_id, missing=error.missing)
+            return CdsResponse(cards=[*built, cards.risk_unavailable(error.missing)])
         suggest = not refers_to_orthopaedics(context)
         built += [cards.risk(result, risk, patient.demographics, context.patient_id, suggest_referral=suggest)
                   for risk in risks]
         return CdsResponse(cards=built)
+
+    def _triage(self, result: AnalysisResult) -> TriageResult | None:
+        """Triage at hook time when the stored result has none (cheap: thresholds on stored biomarkers)."""
+        try:
+            return self.clinical.triage(result.measurements)
+        except MissingFeatureError as error:
+            log.info("hook.triage_unavailable", model=error.model_id, missing=error.missing)
+            return None
 

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.analysis import StudyRef, create_analysis_service
+from app.clinical.errors import MissingFeatureError
 from app.log import configure_logging
 from app.main import create_app
 from app.settings import Settings
@@ -81,6 +82,8 @@ class InterimRiskModels:
     versions: ClassVar[dict[str, str]] = {"risk-test": "0"}
 
     def risk(self, biomarkers, demographics, prior=None, months_since_prior=None) -> list[RiskResult]:
+        if demographics.bmi is None:
+            raise MissingFeatureError("risk-test", ["bmi", "change:cartilage_thickness_mean:cMF"])
         common = {"method": "cox", "used_prior": False, "model_id": "risk-test", "model_version": "0"}
         return [
             RiskResult(outcome="incident_oa", horizon_months=48, probability=0.18, ci_low=0.12, ci_high=0.25,

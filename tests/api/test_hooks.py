@@ -14,6 +14,7 @@ from tests.api.fhir_data import (
     hook_body,
     imaging_studies,
     prefetch,
+    searchset,
 )
 from tests.cds_hooks.client import CdsTestClient
 
@@ -134,3 +135,14 @@ def test_discovery(app_client: TestClient, cds_client: CdsTestClient) -> None:
         ("mskcds-knee-order-sign", "order-sign")]
     assert set(services[0]["prefetch"]) == {"patient", "bodyMeasurements", "imagingStudies"}
 
+
+
+def test_missing_risk_inputs_give_a_card_not_an_error(app_client: TestClient, cds_client: CdsTestClient) -> None:
+    post(app_client, cds_client, "patient-view", hook_body())
+    wait_for_analysis(app_client)
+    body = hook_body(prefetch=prefetch(bodyMeasurements=searchset()))
+    cards = post(app_client, cds_client, "patient-view", body).json()["cards"]
+    assert [c["summary"] for c in cards] == [
+        "Knee MRI triage: urgent review (right knee, cartilage-thickness)",
+        "OA / TKR risk not available: inputs missing from the record or the MRI analysis"]
+    assert cards[1]["detail"].startswith("The risk models need: BMI, change of cartilage thickness mean (cMF).")
