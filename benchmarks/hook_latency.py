@@ -51,9 +51,10 @@ class BenchAnalyzer:
         values = [(BiomarkerName.CARTILAGE_THICKNESS_MEAN, r, v) for r, v in thickness.items()]
         values += [(BiomarkerName.CARTILAGE_THICKNESS_P5, r, 0.6 * thickness[r]) for r in ("cMF", "cLF", "MT", "LT")]
         values += [(BiomarkerName.DENUDED_AREA_PCT, r, 2.0) for r in ("cMF", "cLF", "MT", "LT")]
-        values += [(BiomarkerName.MENISCUS_EXTRUSION, "MM", 2.4), (BiomarkerName.MENISCUS_EXTRUSION, "LM", 1.1)]
-        values += [(BiomarkerName.MENISCUS_THICKNESS_MEAN, "MM", 2.8), (BiomarkerName.MENISCUS_THICKNESS_MEAN, "LM", 3.0)]
-        values += [(BiomarkerName.BONE_VOLUME, "femur", 140000.0), (BiomarkerName.BONE_VOLUME, "tibia", 90000.0)]
+        extrusion, meniscus, bone = (BiomarkerName.MENISCUS_EXTRUSION, BiomarkerName.MENISCUS_THICKNESS_MEAN,
+                                     BiomarkerName.BONE_VOLUME)
+        values += [(extrusion, "MM", 2.4), (extrusion, "LM", 1.1), (meniscus, "MM", 2.8), (meniscus, "LM", 3.0),
+                   (bone, "femur", 140000.0), (bone, "tibia", 90000.0)]
         biomarkers = BiomarkerSet(laterality="right", laterality_source="dicom",
                                   biomarkers=[Biomarker.of(n, r, v) for n, r, v in values])
         return AnalysisResult(study_instance_uid=ref.study_instance_uid, model_versions=self.model_versions,
