@@ -139,7 +139,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300.0, help="offered load of the paced run (req/s)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (>1 uses Redis for jti replay)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--in-process", action="store_true",
+                        help="instead: service time of sequential calls into the app (no server, no concurrency)")
     args = parser.parse_args()
+    if args.in_process:
+        asyncio.run(service_time(args.requests))
+        return
 
     from tests.api.fhir_data import DICOMWEB, FHIR_SERVER, hook_body
     from tests.cds_hooks.client import CdsTestClient, JwksServer
@@ -212,6 +217,45 @@ async def run(base: str, path: str, client: Any, hook_body: Any, args: argparse.
     health = await load(port, [raw_request("GET", host, "/health", None, None)] * n, args.concurrency)
     return {f"POST {path}, saturation": saturated, f"POST {path}, paced {args.rate:.0f}/s": paced,
             "GET /health, saturation (baseline)": health}
+
+
+async def service_time(n: int) -> None:
+    """CPU time of one cached-result hook: sequential calls straight into the ASGI app (in-process client)."""
+    import httpx
+
+    from app.log import configure_logging
+    from app.main import create_app
+    from app.settings import Settings
+    from tests.api.fhir_data import DICOMWEB, FHIR_SERVER, STUDY_UID, hook_body
+    from tests.cds_hooks.client import CdsTestClient
+
+    client = CdsTestClient(iss="https://ehr.bench.test/")
+    base, path = "http://cds.bench", f"/cds-services/{SERVICE}"
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(public_base_url=base, cds_clients=[{"iss": client.iss, "jwks": client.jwks()}],
+                            fhir_allowlist=[FHIR_SERVER], dicomweb_allowlist=[DICOMWEB], cache_dir=tmp,
+                            analyzer="benchmarks.hook_latency:ANALYZER")
+        configure_logging(settings.log_level, settings.log_json)  # as `mskcds serve` does: JSON lines, INFO
+        app = create_app(settings)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=base) as http:
+            token = client.token(base + path)
+            (await http.post(path, json=hook_body(), headers={"Authorization": f"Bearer {token}"})).raise_for_status()
+            await app.state.runtime.analysis.wait_for(STUDY_UID, 60)
+            requests = [(json.dumps(hook_body()).encode(), client.token(base + path)) for _ in range(n)]
+            times = []
+            cpu_start = time.process_time()
+            for body, token in requests:
+                start = time.perf_counter()
+                response = await http.post(path, content=body, headers={"Authorization": f"Bearer {token}",
+                                                                        "Content-Type": "application/json"})
+                times.append(time.perf_counter() - start)
+                assert response.status_code == 200 and len(response.json()["cards"]) == 3, response.text
+            cpu_ms = 1000 * (time.process_time() - cpu_start) / n
+    print(f"service time of a cached-result hook, {n} sequential in-process calls (JWT ES384 verified, triage, "
+          f"OA + TKR risk, 3 cards, in-process client included): wall mean {1000 * statistics.fmean(times):.2f} ms, "
+          f"p50 {1000 * percentile(times, 50):.2f} ms, p95 {1000 * percentile(times, 95):.2f} ms; CPU {cpu_ms:.2f} ms "
+          f"per call => at most {1000 / cpu_ms:.0f} req/s per core that is free (CPU time is immune to other load)")
 
 if __name__ == "__main__":
     main()
