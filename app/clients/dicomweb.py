@@ -29,7 +29,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from app.clients.errors import UpstreamProtocolError, UpstreamRejected
-from app.clients.http import RetryPolicy, Timeouts, make_auth, request
+from app.clients.http import RetryPolicy, Timeouts, make_auth, request, tls_context
 from app.clients.multipart import iter_parts, parse_content_type
 from app.settings import Settings
 
@@ -127,6 +127,7 @@ class DicomwebClient:
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
             headers={"Accept-Encoding": "gzip, deflate"},
             transport=transport,
+            verify=tls_context(),
         )
 
     @classmethod

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from app.clients.allowlist import is_allowed
 from app.clients.demographics import BODY_MEASUREMENT_CODES, LOINC, demographics
 from app.clients.errors import UpstreamError, UpstreamProtocolError
-from app.clients.http import RetryPolicy, Timeouts, make_auth, request
+from app.clients.http import RetryPolicy, Timeouts, make_auth, request, tls_context
 from app.log import get_logger
 from app.settings import Settings, get_settings
 from schemas.analysis import Demographics
@@ -151,6 +151,7 @@ class FhirClient:
             timeout=(timeouts or Timeouts()).httpx(),
             headers={"Accept": FHIR_JSON, "Accept-Encoding": "gzip, deflate"},
             transport=transport,
+            verify=tls_context(),
         )
 
     @classmethod

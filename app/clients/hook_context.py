@@ -27,7 +27,7 @@ from app.clients.allowlist import is_allowed
 from app.clients.demographics import BODY_MEASUREMENT_CODES, LOINC, demographics
 from app.clients.errors import UpstreamProtocolError
 from app.clients.fhir import FhirClient, ImagingStudyRef, imaging_study_refs, parse_resource
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from schemas.analysis import Demographics
 
 _CODES = ",".join(f"{LOINC}|{code}" for code in BODY_MEASUREMENT_CODES)
@@ -113,7 +113,7 @@ async def hook_context(
     allowlists: Allowlists,
     *,
     at: date | None = None,
-    client_factory: Callable[[str, str], FhirClient] = lambda url, token: FhirClient(url, token=token),
+    client_factory: Callable[[str, str], FhirClient] | None = None,
 ) -> HookContext:
     """Gather the Patient, body measurements and imaging studies for ``patient_id``.
 
@@ -138,7 +138,8 @@ async def hook_context(
             raise MissingContext(wanted, "the request names no fhirServer")
         if not is_allowed(fhir_server, allowlists.fhir):
             raise MissingContext(wanted, f"its fhirServer {fhir_server} is not allowlisted (MSKCDS_FHIR_ALLOWLIST)")
-        async with client_factory(fhir_server, access_token or "") as client:
+        make_client = client_factory or (lambda url, token: FhirClient.from_settings(get_settings(), url, token))
+        async with make_client(fhir_server, access_token or "") as client:
             if "patient" in wanted:
                 patient = await client.patient(patient_id)
             if "bodyMeasurements" in wanted:
