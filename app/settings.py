@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     fhir_url: str = Field(default="", description="FHIR server that receives the analysis' resources")
     fhir_token: SecretStr = SecretStr("")
 
+    # --- deployment (helm/msk-cds wires these; docs/operations.md) -------------------------------
+    worker_metrics_port: int = Field(
+        default=9100,
+        ge=0,
+        le=65535,
+        description="port of `mskcds worker`'s Prometheus /metrics, also its liveness probe; 0 = none",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The result store URL, defaulting to a SQLite file so a fresh machine needs no server."""
