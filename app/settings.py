@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     dicomweb_token: SecretStr = SecretStr("")
     fhir_url: str = Field(default="", description="FHIR server that receives the analysis' resources")
     fhir_token: SecretStr = SecretStr("")
+    # How patiently upstream systems are waited for (app/clients): a connect / read timeout per request,
+    # attempts in all for failures a retry can cure (connection errors, timeouts, 5xx, 429), with waits
+    # doubling from upstream_backoff_s; WADO-RS instances fetched at once; FHIR search pages followed.
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    upstream_read_timeout_s: float = Field(default=60.0, gt=0)
+    upstream_attempts: int = Field(default=3, ge=1, le=10)
+    upstream_backoff_s: float = Field(default=0.5, ge=0)
+    dicomweb_max_concurrency: int = Field(default=8, ge=1, le=64)
+    fhir_max_pages: int = Field(default=20, ge=1)
 
     # --- deployment (helm/msk-cds wires these; docs/operations.md) -------------------------------
     worker_metrics_port: int = Field(
