@@ -18,8 +18,11 @@ RELEASE = "mskcds"
 NAMESPACE = "clinical"
 #: Oldest Kubernetes minor the chart supports (Chart.yaml kubeVersion) and the newest kubernetes-validate knows.
 KUBE_VERSIONS = ("1.27", "1.37")
-#: The one value without a safe default: where the external PostgreSQL is.
-MINIMAL_VALUES: dict[str, Any] = {"database": {"url": "postgresql+psycopg://mskcds:pw@db.example.org:5432/mskcds"}}
+#: The values without a safe default: where the external PostgreSQL and Redis are.
+MINIMAL_VALUES: dict[str, Any] = {
+    "database": {"url": "postgresql+psycopg://mskcds:pw@db.example.org:5432/mskcds"},
+    "redis": {"url": "redis://redis.example.org:6379/0"},
+}
 
 
 def production_values() -> dict[str, Any]:

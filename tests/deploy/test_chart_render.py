@@ -160,7 +160,7 @@ def test_keda_prometheus_trigger() -> None:
         "type": "prometheus",
         "metadata": {
             "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
-            "query": "sum(mskcds_queue_depth)",
+            "query": "sum(max by (status) (mskcds_analysis_queue_depth))",
             "threshold": "2",
             "activationThreshold": "0",
         },

@@ -23,10 +23,12 @@ def test_every_variable_names_a_setting() -> None:
     assert unknown == [], f"the ConfigMap sets variables no setting reads: {unknown}"
 
 
-def test_production_configuration_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_configuration_parses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name, value in _env(production_values()).items():
         monkeypatch.setenv(name, value)
-    settings = Settings()
+    # What the operator's existing Secret provides (scale mode refuses to start without a PostgreSQL URL).
+    (tmp_path / "mskcds_database_url").write_text("postgresql+psycopg://mskcds@db.hospital.example.org/mskcds")
+    settings = Settings(_secrets_dir=tmp_path)
     assert str(settings.public_base_url) == "https://cds.hospital.example.org/"
     assert settings.queue == "procrastinate"
     assert settings.auth_required is True
@@ -60,11 +62,13 @@ def test_secret_keys_are_read_from_the_secrets_dir(tmp_path: Path) -> None:
         "mskcds_dicomweb_password",
         "mskcds_dicomweb_token",
         "mskcds_fhir_token",
+        "mskcds_replay_cache_url",
     ]
     for key, value in secret["stringData"].items():  # what the kubelet writes into the mounted directory
         (tmp_path / key).write_text(value)
     settings = Settings(_secrets_dir=tmp_path)
     assert settings.database_url == MINIMAL_VALUES["database"]["url"]
+    assert settings.replay_cache_url == MINIMAL_VALUES["redis"]["url"]
     assert settings.dicomweb_password.get_secret_value() == "pacs-pw"
     assert settings.dicomweb_token.get_secret_value() == "pacs-token"
     assert settings.fhir_token.get_secret_value() == "fhir-token"

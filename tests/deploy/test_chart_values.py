@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.chart import MINIMAL_VALUES, deep_merge, production_values, render_error
+from tests.deploy.chart import MINIMAL_VALUES, deep_merge, one, production_values, render, render_error
 
 
 def _schema_error(override: dict[str, Any]) -> str:
@@ -67,6 +67,17 @@ def test_the_database_is_required() -> None:
     assert (
         "database.url is required: msk-cds keeps its results and job queue in an external PostgreSQL"
         in render_error({})
+    )
+
+
+def test_a_shared_replay_cache_is_required_with_several_api_replicas() -> None:
+    without_redis = {"database": MINIMAL_VALUES["database"]}
+    message = render_error(without_redis)
+    assert "redis.url is required when the API can run more than one replica" in message
+    single = deep_merge(without_redis, {"api": {"replicas": 1, "autoscaling": {"enabled": False}}})
+    assert "mskcds_replay_cache_url" not in one(render(single), "Secret")["stringData"]
+    assert "at '/redis/url': 'memcached://cache' does not match pattern" in _schema_error(
+        {"redis": {"url": "memcached://cache"}}
     )
 
 

@@ -131,7 +131,7 @@ def test_network_policies_allow_dns_and_the_configured_endpoints_only() -> None:
     egress = values["networkPolicy"]["egress"]
     dns_ports = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
     expected = {
-        "api": egress["database"] + egress["fhir"] + egress["dicomweb"] + egress["jwks"],
+        "api": egress["database"] + egress["redis"] + egress["fhir"] + egress["dicomweb"] + egress["jwks"],
         "worker": egress["database"] + egress["fhir"] + egress["dicomweb"],
     }
     for component, policy in policies.items():
