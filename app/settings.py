@@ -165,6 +165,14 @@ class Settings(BaseSettings):
     dicomweb_max_concurrency: int = Field(default=8, ge=1, le=64)
     fhir_max_pages: int = Field(default=20, ge=1)
 
+    # --- deployment (helm/msk-cds wires these; docs/operations.md) -------------------------------
+    worker_metrics_port: int = Field(
+        default=9100,
+        ge=0,
+        le=65535,
+        description="port of `mskcds worker`'s Prometheus /metrics, also its liveness probe; 0 = none",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """The result store URL, defaulting to a SQLite file so a fresh machine needs no server."""
