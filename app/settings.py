@@ -167,10 +167,11 @@ class Settings(BaseSettings):
 
     # --- deployment (helm/msk-cds wires these; docs/operations.md) -------------------------------
     worker_metrics_port: int = Field(
-        default=9100,
+        default=0,
         ge=0,
         le=65535,
-        description="port of `mskcds worker`'s Prometheus /metrics, also its liveness probe; 0 = none",
+        description="port of `mskcds worker`'s Prometheus /metrics, also its liveness probe; 0 = none "
+        "(the default, so several workers can share a development machine; the chart sets 9100)",
     )
 
     @property

@@ -43,12 +43,28 @@ def worker(
         analyzer = resolve_analyzer(settings.analyzer)
     except AnalyzerConfigError as exc:
         raise _fail(str(exc)) from None
+    if settings.worker_metrics_port:
+        _serve_metrics(settings.worker_metrics_port, analyzer)
     if settings.queue == "procrastinate":
         from app.analysis.scale import run_worker
 
         asyncio.run(run_worker(settings, analyzer))
     else:
         asyncio.run(_embedded_worker(settings, analyzer))
+
+
+def _serve_metrics(port: int, analyzer: Analyzer) -> None:
+    """Expose this worker's Prometheus metrics (analysis stage durations, model versions, upstream errors).
+
+    The same endpoint is the worker's liveness probe in the Helm chart: it answers while the process lives.
+    """
+    from prometheus_client import start_http_server
+
+    from app.analysis.analyzer import model_versions_of
+    from app.metrics import set_model_versions
+
+    set_model_versions(model_versions_of(analyzer))
+    start_http_server(port, addr="0.0.0.0")  # a pod port: the NetworkPolicy limits who reaches it
 
 
 async def _embedded_worker(settings: Settings, analyzer: Analyzer) -> None:

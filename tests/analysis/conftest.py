@@ -91,7 +91,7 @@ class Workers:
         self.tmp_path = tmp_path
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, settings: Settings, analyzer: str) -> subprocess.Popen[bytes]:
+    def start(self, settings: Settings, analyzer: str, **extra_env: str) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO_ROOT),
@@ -104,6 +104,7 @@ class Workers:
             "MSKCDS_WORKER_STALL_AFTER_S": str(settings.worker_stall_after_s),
             "MSKCDS_JOB_RETRY_BACKOFF_S": str(settings.job_retry_backoff_s),
             "MSKCDS_TEST_ANALYZER_DIR": str(self.marker_dir),
+            **extra_env,
         }
         log = (self.tmp_path / f"worker-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(

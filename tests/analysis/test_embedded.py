@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
+import urllib.request
 
 import pytest
 
@@ -158,3 +160,21 @@ async def test_embedded_worker_killed_mid_analysis_loses_nothing(settings: Setti
         assert await restarted.wait_for(ref.study_instance_uid, timeout_s=20) == build_result(ref)
         state = await restarted.job_state(ref.study_instance_uid)
     assert (state.status, state.attempts, analyzer.calls) == ("done", 2, 1)
+
+
+def test_worker_serves_its_metrics_for_probes_and_prometheus(settings: Settings, workers: Workers) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workers.start(settings, "tests.analysis.analyzers:fixed_analyzer", MSKCDS_WORKER_METRICS_PORT=str(port))
+
+    def scrape() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            return None
+
+    body = str(eventually(scrape, 20, "worker /metrics answered", workers.logs))
+    assert 'mskcds_model_info{model="knee-test-segmenter",version="1.0.0"} 1.0' in body
+    assert "mskcds_analysis_stage_duration_seconds" in body
