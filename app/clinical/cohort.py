@@ -31,6 +31,7 @@ IDENTITY_COLUMNS = ("subject_id", "side")
 DEMOGRAPHIC_COLUMNS = ("age_years", "sex", "bmi")
 OUTCOME_COLUMNS = ("incident_oa", "incident_oa_months", "tkr", "tkr_months", "urgent")
 OTHER_COLUMNS = ("months_since_prior",)
+_BIOMARKER_NAMES = frozenset(name.value for name in BiomarkerName)
 
 
 def is_canonical(column: str) -> bool:
@@ -201,6 +202,3 @@ def knee_biomarkers(row: pd.Series, prior: bool = False) -> BiomarkerSet:
     side = row.get("side")
     laterality = side if side in ("left", "right") else "right"
     return BiomarkerSet(laterality=laterality, laterality_source="user", biomarkers=biomarkers)
-
-
-_BIOMARKER_NAMES = frozenset(name.value for name in BiomarkerName)
