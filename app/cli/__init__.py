@@ -7,6 +7,7 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 from __future__ import annotations
 
 from app.cli import (
+    clinical,  # noqa: F401
     serve,  # noqa: F401
     worker,  # noqa: F401
 )

@@ -31,6 +31,7 @@ IDENTITY_COLUMNS = ("subject_id", "side")
 DEMOGRAPHIC_COLUMNS = ("age_years", "sex", "bmi")
 OUTCOME_COLUMNS = ("incident_oa", "incident_oa_months", "tkr", "tkr_months", "urgent")
 OTHER_COLUMNS = ("months_since_prior",)
+_BIOMARKER_NAMES = frozenset(name.value for name in BiomarkerName)
 
 
 def is_canonical(column: str) -> bool:
@@ -175,6 +176,9 @@ def split_by_subject(frame: pd.DataFrame, fractions: tuple[float, ...], seed: in
     subjects = np.array(sorted(frame["subject_id"].unique()))
     np.random.default_rng(seed).shuffle(subjects)
     bounds = np.round(np.cumsum((0.0, *fractions)) * len(subjects)).astype(int)
+    if np.any(np.diff(bounds) == 0):
+        raise CohortError(f"{len(subjects)} subjects cannot be split into parts of {list(fractions)}: a part would "
+                          "be empty")
     parts = []
     for start, stop in itertools.pairwise(bounds):
         chosen = set(subjects[start:stop])
@@ -198,6 +202,3 @@ def knee_biomarkers(row: pd.Series, prior: bool = False) -> BiomarkerSet:
     side = row.get("side")
     laterality = side if side in ("left", "right") else "right"
     return BiomarkerSet(laterality=laterality, laterality_source="user", biomarkers=biomarkers)
-
-
-_BIOMARKER_NAMES = frozenset(name.value for name in BiomarkerName)

@@ -16,19 +16,25 @@ from app.clinical.errors import CohortError
 from app.clinical.features import parse_feature_key
 from app.clinical.model_files import CoxBaseline, FeatureSpec, LinearModel
 
-#: Weak L2 penalty (inverse strength, on standardised inputs): keeps separable small cohorts finite while
-#: leaving coefficients of cohorts with hundreds of events practically unpenalised.
+#: Weak L2 penalty (inverse strength, on standardised inputs) of the risk models: keeps separable small cohorts
+#: finite while leaving coefficients of cohorts with hundreds of events practically unpenalised.
 LOGISTIC_C = 100.0
 COX_PENALIZER = 0.001
 BASELINE_STEP_MONTHS = 3.0
 
 
-def feature_specs(features: pd.DataFrame) -> list[FeatureSpec]:
-    """Standardisation and clipping range of each column (training data)."""
+def feature_specs(features: pd.DataFrame, floors: dict[str, float] | None = None) -> list[FeatureSpec]:
+    """Standardisation and clipping range of each column (training data).
+
+    ``floors`` raises the lower clipping bound of some features, so values below it (e.g. denuded areas within
+    segmentation noise) all count the same.
+    """
     specs = []
     for key in features.columns:
         values = features[key].to_numpy(dtype=float)
         low, high = np.quantile(values, [0.005, 0.995])
+        low = max(low, (floors or {}).get(key, low))
+        high = max(high, low)
         clipped = np.clip(values, low, high)
         sd = float(clipped.std())
         if not sd > 0:
@@ -45,20 +51,21 @@ def standardised(features: pd.DataFrame, specs: list[FeatureSpec]) -> np.ndarray
     ])
 
 
-def fit_logistic(features: pd.DataFrame, label: pd.Series) -> LinearModel:
-    """Logistic regression on complete rows; covariance = inverse penalised Fisher information."""
+def fit_logistic(features: pd.DataFrame, label: pd.Series, c: float = LOGISTIC_C,
+                 floors: dict[str, float] | None = None) -> LinearModel:
+    """Logistic regression (L2 penalty 1/c) on complete rows; covariance = inverse penalised Fisher information."""
     from sklearn.linear_model import LogisticRegression
 
-    specs = feature_specs(features)
+    specs = feature_specs(features, floors)
     z = standardised(features, specs)
     y = label.to_numpy(dtype=int)
     if len(set(y)) < 2:
         raise CohortError("the outcome does not vary in the training rows: nothing to fit")
-    fitted = LogisticRegression(C=LOGISTIC_C, max_iter=2000).fit(z, y)
+    fitted = LogisticRegression(C=c, max_iter=2000).fit(z, y)
     design = np.column_stack([np.ones(len(z)), z])
     p = fitted.predict_proba(z)[:, 1]
     information = design.T @ (design * (p * (1 - p))[:, None])
-    information[1:, 1:] += np.eye(z.shape[1]) / LOGISTIC_C
+    information[1:, 1:] += np.eye(z.shape[1]) / c
     return LinearModel(
         features=specs,
         coefficients=[float(b) for b in fitted.coef_[0]],

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.clinical.features import DEMOGRAPHIC_FEATURES, parse_feature_key
+from app.clinical.features import parse_feature_key
 from schemas.biomarkers import REGIONS, BiomarkerName
 from schemas.clinical import Outcome
 
@@ -286,7 +286,3 @@ class ModelCard(_Strict):
             raise ValueError("the card must list model.json with its sha256")
         return self
 
-
-def demographic_keys() -> list[str]:
-    """The demographic feature keys, in their canonical order."""
-    return list(DEMOGRAPHIC_FEATURES)

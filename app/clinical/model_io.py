@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -71,11 +72,11 @@ def load_model_folder(folder: Path) -> ModelFile:
     return model
 
 
-def write_model_folder(folder: Path, model: ModelFile, summary: str, readme: str) -> ModelCard:
-    """Write ``model.json``, ``README.md`` and the card with both files' sha256."""
+def write_model_folder(folder: Path, model: ModelFile, summary: str, readme: Callable[[str], str]) -> ModelCard:
+    """Write ``model.json``, ``README.md`` (rendered with model.json's sha256) and the card listing both."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MODEL_FILE).write_text(json.dumps(model.model_dump(mode="json"), indent=1) + "\n")
-    (folder / README_FILE).write_text(readme)
+    (folder / README_FILE).write_text(readme(sha256_of(folder / MODEL_FILE)))
     card = ModelCard(
         name=model.model_id,
         version=model.version,

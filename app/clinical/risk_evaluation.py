@@ -41,7 +41,12 @@ class RiskEvaluation:
 
 def evaluate_risk(model: RiskModelFile, frame: pd.DataFrame, n_boot: int, seed: int,
                   progress: Progress | None = None) -> RiskEvaluation:
-    """AUC, Brier, calibration (and C-index for Cox) per variant, and AUC gaps, all with bootstrap CIs."""
+    """AUC, Brier, calibration (and C-index for Cox) per variant, and AUC gaps, all with bootstrap CIs.
+
+    Knees censored before the horizon without an event have an unknown status and are left out (complete-case
+    evaluation); under loss to follow-up this overstates the observed rate a little (``observed_expected``).
+    The C-index uses the full follow-up of the same knees.
+    """
     label = binary_at_horizon(frame, model.outcome, model.horizon_months)
     keys = sorted({k for v in model.variants.values() for k in v.linear.keys})
     matrix = feature_matrix(frame, keys, model.change_window_months)
@@ -66,9 +71,8 @@ def evaluate_risk(model: RiskModelFile, frame: pd.DataFrame, n_boot: int, seed: 
             p = probability[name][sample]
             out[f"{name}|auc"] = auc(y[sample], p)
             out[f"{name}|brier"] = brier(y[sample], p)
-            intercept, slope = calibration(y[sample], p)
-            out[f"{name}|calibration_slope"] = slope
-            out[f"{name}|calibration_intercept"] = intercept
+            out[f"{name}|calibration_slope"] = calibration(y[sample], p)[1]
+            out[f"{name}|observed_expected"] = float(y[sample].mean() / p.mean())
             if months is not None and event is not None:
                 out[f"{name}|c_index"] = c_index(months[sample], event[sample], lp[name][sample])
         for richer, simpler in GAPS:

@@ -85,6 +85,7 @@ def simulate_cohort(n: int, seed: int, population: Population = "oai") -> pd.Dat
     focal_plate = rng.integers(0, len(CARTILAGE_PLATES), n)
     true_thickness: dict[str, np.ndarray] = {}
     true_denuded: dict[str, np.ndarray] = {}
+    true_loss: dict[str, np.ndarray] = {}
     loss_rate: dict[str, np.ndarray] = {}
     rate = cart["annual_loss_pct"]
     yearly_pct = np.exp(rate["mu"] + rate["per_severity"] * severity + rate["sd"] * progression)
@@ -102,7 +103,7 @@ def simulate_cohort(n: int, seed: int, population: Population = "oai") -> pd.Dat
         thickness = intact * (1 - denuded / 100)
         loss_rate[plate] = weight * yearly_pct
         prior_thickness = thickness / (1 - loss_rate[plate] / 100) ** (months_prior / 12)
-        true_thickness[plate], true_denuded[plate] = thickness, denuded
+        true_thickness[plate], true_denuded[plate], true_loss[plate] = thickness, denuded, loss
 
         noise = cart["measurement_sd_mm"]
         measured = np.maximum(thickness + noise * rng.standard_normal(n), 0.05)
@@ -175,7 +176,8 @@ def simulate_cohort(n: int, seed: int, population: Population = "oai") -> pd.Dat
 
     urgent = out["urgent"]
     any_plate_denuded = np.max(np.stack(list(true_denuded.values())), axis=0)
-    columns["urgent"] = ((severity >= sev["kl_cutpoints"][urgent["severity_kl"] - 1])
+    any_plate_loss = np.max(np.stack(list(true_loss.values())), axis=0)
+    columns["urgent"] = ((any_plate_loss >= urgent["cartilage_loss_fraction"])
                          | (any_plate_denuded >= urgent["denuded_pct"]) | root_tear).astype(float)
     columns["sim_severity"] = severity
     columns["sim_kl"] = kl

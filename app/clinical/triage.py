@@ -21,12 +21,12 @@ def _crosses(stage: ThresholdStage, value: float) -> bool:
     return value > stage.threshold if stage.direction == "above" else value < stage.threshold
 
 
-def threshold_hits(stage: ThresholdStage, biomarkers: BiomarkerSet) -> list[tuple[Biomarker, str]]:
-    """The biomarkers that cross the stage's threshold, each with its sentence."""
+def threshold_hits(stage: ThresholdStage, features: dict[str, float]) -> list[tuple[Biomarker, str]]:
+    """The biomarkers (``as_features()`` values) that cross the stage's threshold, each with its sentence."""
     unit = UNITS[stage.biomarker].value
     hits = []
     for region in stage.regions:
-        value = biomarkers.get(stage.biomarker, region)
+        value = features.get(f"{stage.biomarker.value}:{region}")
         if value is None:
             continue
         reference = stage.reference[region] if stage.reference else None
@@ -65,19 +65,19 @@ class TriageModel:
 
     def decide(self, biomarkers: BiomarkerSet) -> TriageResult:
         """Priority, deciding stage and reasons for one knee."""
+        features = biomarkers.as_features()
         for index, stage in enumerate(self.file.stages):
             if isinstance(stage, ThresholdStage):
-                hits = threshold_hits(stage, biomarkers)
+                hits = threshold_hits(stage, features)
                 if hits:
                     return self._result(index, "urgent", [text for _, text in hits], [b for b, _ in hits])
                 continue
-            return self._classify(index, stage, biomarkers)
+            return self._classify(index, stage, features)
         raise AssertionError("a validated cascade ends with a classifier stage")
 
-    def _classify(self, index: int, stage: ClassifierStage, biomarkers: BiomarkerSet) -> TriageResult:
-        values = biomarkers.as_features()
+    def _classify(self, index: int, stage: ClassifierStage, values: dict[str, float]) -> TriageResult:
         missing = missing_features(stage.linear, values)
-        cleared = "no rule-in stage found full-thickness cartilage loss, severe thinning or pathological extrusion"
+        cleared = "No rule-in stage found full-thickness cartilage loss, severe thinning or pathological extrusion"
         if missing:
             return self._result(index, "routine", [
                 f"{cleared}; the classifier could not run because {', '.join(missing)} "
@@ -101,15 +101,11 @@ class TriageModel:
             reasons = [f"Pattern of cartilage and meniscus measurements typical of important damage: classifier "
                        f"probability {probability:.2f} ({bounds})"]
         elif probability < stage.deprioritise_threshold:
-            priority, reasons = "deprioritised", [
-                f"{cleared[0].upper()}{cleared[1:]}; classifier probability of important damage {probability:.2f} "
-                f"({bounds})"
-            ]
+            priority = "deprioritised"
+            reasons = [f"{cleared}; classifier probability of important damage {probability:.2f} ({bounds})"]
         else:
-            priority, reasons = "routine", [
-                f"{cleared[0].upper()}{cleared[1:]}; classifier probability of important damage {probability:.2f} "
-                f"({bounds})"
-            ]
+            priority = "routine"
+            reasons = [f"{cleared}; classifier probability of important damage {probability:.2f} ({bounds})"]
         if described and priority != "deprioritised":
             reasons.append(f"Measurements that raised the probability most: {described}")
         return self._result(index, priority, reasons, deciding if priority != "deprioritised" else [], probability)

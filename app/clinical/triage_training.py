@@ -35,10 +35,9 @@ from app.clinical.risk_training import TrainingLog
 from schemas.biomarkers import CARTILAGE_PLATES, MENISCUS_REGIONS, BiomarkerName
 
 FEMOROTIBIAL = ("MT", "cMF", "LT", "cLF")
-URGENT_DEFINITION = (
-    "important structural damage needing prompt review: Kellgren-Lawrence-3-equivalent severity or worse, or "
-    "full-thickness cartilage loss over at least 1 % of any plate"
-)
+#: L2 penalty of the classifier stage (inverse strength, standardised inputs). Stronger than the risk models':
+#: denuded area nearly separates the classes by definition, and unpenalised coefficients would run away.
+CLASSIFIER_C = 1.0
 
 
 @dataclass(frozen=True)
@@ -106,10 +105,13 @@ DEFAULT_CLASSIFIER_FEATURES = [
 class TriageTrainingSpec:
     """Targets and candidate inputs of a cascade."""
 
+    urgent_definition: str = "the training cohort's 'urgent' label"
     sensitivity_target: float = 0.98
-    deprioritise_sensitivity: float = 0.995
+    deprioritise_sensitivity: float = 0.99
     threshold_confidence: float = 0.95
     max_false_positive_rate: float = 0.01
+    #: Denuded areas below this read the same in the classifier: small holes in a segmentation are noise.
+    denuded_noise_floor_pct: float = 0.5
     rule_ins: tuple[RuleInSpec, ...] = DEFAULT_RULE_INS
     classifier_features: list[str] = field(default_factory=lambda: list(DEFAULT_CLASSIFIER_FEATURES))
 
@@ -191,7 +193,8 @@ def train_triage_model(train: pd.DataFrame, validation: pd.DataFrame, spec: Tria
         raise CohortError("none of the classifier's biomarkers is in the training cohort")
     matrix = feature_matrix(train, keys, window)
     rows = matrix.notna().all(axis=1)
-    linear = fit_logistic(matrix[rows], train.loc[rows, "urgent"].astype(int))
+    floors = {k: spec.denuded_noise_floor_pct for k in keys if k.startswith("denuded_area_pct:")}
+    linear = fit_logistic(matrix[rows], train.loc[rows, "urgent"].astype(int), c=CLASSIFIER_C, floors=floors)
     log.add(f"classifier: logistic regression on {len(keys)} biomarkers, {int(rows.sum())} training knees")
     valid = feature_matrix(validation, keys, window)
     probability = probabilities(None, linear_predictors(linear, {k: valid[k].to_numpy() for k in keys}))
@@ -215,7 +218,7 @@ def train_triage_model(train: pd.DataFrame, validation: pd.DataFrame, spec: Tria
     ))
     log.add(f"classifier thresholds: urgent from {urgent_threshold:.4f}, deprioritised below {low_threshold:.4f}")
     return TriageModelFile(
-        model_id=model_id, version=version, created=date.today(), urgent_definition=URGENT_DEFINITION,
+        model_id=model_id, version=version, created=date.today(), urgent_definition=spec.urgent_definition,
         sensitivity_target=spec.sensitivity_target, threshold_confidence=spec.threshold_confidence,
         stages=stages, training=training,
         notice=DEMONSTRATION_NOTICE if training.source == "simulated" else
