@@ -28,7 +28,7 @@ from app.api.runtime import Runtime
 from app.api.security import build_verifier
 from app.api.services import SERVICES_BY_ID
 from app.log import get_logger
-from app.metrics import HOOK_DURATION, HOOK_REQUESTS, labelled, set_model_versions
+from app.metrics import HOOK_DURATION, HOOK_REQUESTS, set_model_versions
 from app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ class HookMetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            labelled(HOOK_DURATION, service).observe(time.perf_counter() - start)
-            labelled(HOOK_REQUESTS, service, str(status)).inc()
+            HOOK_DURATION.labels(service=service).observe(time.perf_counter() - start)
+            HOOK_REQUESTS.labels(service=service, status=str(status)).inc()
 
 
 def _lifespan(clinical: ClinicalModels | None, analysis: AnalysisService | None, gather: Gatherer | None):
@@ -129,7 +129,6 @@ def create_app(settings: Settings | None = None, *, analysis: AnalysisService | 
     app.state.runtime = Runtime(settings=settings, verifier=verifier)
     install_error_handlers(app)
     app.include_router(cds_services.router)
-    cds_services.document_request_bodies(app)
     app.include_router(operations.router)
     if settings.cors_allow_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_credentials=False,

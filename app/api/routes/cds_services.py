@@ -3,8 +3,7 @@
 A service call, the hottest path, authenticates its caller itself (``app.api.deps.service_call``) and
 then parses its body with pydantic-core straight from the bytes (FastAPI's body parameter decodes the
 JSON with the standard library and validates the resulting dict: twice the work). OpenAPI still
-documents the header and the body: :func:`document_request_bodies` adds the schema of
-:class:`CdsRequest` that the route refers to.
+documents the header and the body (``openapi_extra``: the schema of :class:`CdsRequest`, inlined).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
@@ -27,7 +26,6 @@ from cds_hooks import CdsRequest, FeedbackRequest, parse_context
 
 router = APIRouter(tags=["CDS Hooks"])
 log = get_logger(__name__)
-_SCHEMAS = "#/components/schemas/{model}"
 
 
 def _service(service_id: str) -> Any:
@@ -49,24 +47,26 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` for a route that reads the Authorization header and ``model`` as its JSON body itself."""
     authorization = {"name": "Authorization", "in": "header", "required": False, "schema": {"type": "string"},
                      "description": "Bearer <JWT signed by the CDS client>"}
-    return {"parameters": [authorization], "requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": _SCHEMAS.format(model=model.__name__)}}}}}
+    return {"parameters": [authorization],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _self_contained(model)}}}}
 
 
-def document_request_bodies(app: FastAPI) -> None:
-    """Add the schemas of the bodies routes parse themselves to the app's OpenAPI components."""
-    generate = app.openapi
+def _self_contained(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON Schema with its ``$defs`` inlined (an operation's schema cannot refer to them)."""
+    schema = model.model_json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schemas = generate().setdefault("components", {}).setdefault("schemas", {})
-            schema = CdsRequest.model_json_schema(by_alias=True, ref_template=_SCHEMAS)
-            for name, definition in schema.pop("$defs", {}).items():
-                schemas.setdefault(name, definition)
-            schemas[CdsRequest.__name__] = schema
-        return app.openapi_schema  # type: ignore[return-value]
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if len(node) == 1 and reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    return inline(schema)  # type: ignore[no-any-return]
 
 
 @router.get("/cds-services", summary="Discovery: the CDS Services offered")
