@@ -10,6 +10,7 @@ the analysis service either way (it owns its worker's lifetime).
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -102,6 +103,11 @@ def _lifespan(clinical: ClinicalModels | None, analysis: AnalysisService | None,
             if runtime.verifier is not None:
                 stack.push_async_callback(runtime.verifier.aclose)
             log.info("service.started", models=runtime.model_versions, auth=runtime.verifier is not None)
+            # What start-up built (modules, models, schemas) lives as long as the app: kept out of the
+            # garbage collector's full passes, which otherwise rescan it and pause a loaded worker
+            # ~0.2 s at a time (measured on the distinct-patient benchmark).
+            gc.freeze()
+            stack.callback(gc.unfreeze)
             yield
             runtime.flow = None
 

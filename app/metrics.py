@@ -22,6 +22,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
@@ -42,6 +44,18 @@ MODEL_INFO = Gauge("mskcds_model_info", "model artifacts loaded (value 1)", ["mo
 UPSTREAM_ERRORS = Counter("mskcds_upstream_errors_total", "failed calls to upstream systems", ["system", "error"])
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def count_card(service: str, card: str, indicator: str) -> None:
+    """One card returned by ``service``, of kind ``card`` (triage, risk-tkr, ...) with ``indicator``."""
+    _card_counter(service, card, indicator).inc()
+
+
+@lru_cache(maxsize=1024)
+def _card_counter(service: str, card: str, indicator: str) -> Any:
+    """The series, looked up once per label values: ``labels()`` takes a lock and builds its key on every
+    call (~10 µs, three times per hook). Label values are few (never identifiers)."""
+    return CARDS.labels(service=service, card=card, indicator=indicator)
 
 
 @contextmanager

@@ -29,6 +29,11 @@ class CdsModel(BaseModel):
         """The spec's JSON form: camelCase names, OPTIONAL attributes without a value omitted."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
+    def to_json_bytes(self) -> bytes:
+        """:meth:`to_json` serialised as UTF-8 JSON in one pass by pydantic-core (what an HTTP answer sends;
+        ~3x cheaper than building the dict and encoding it with the standard library)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
+
 
 class OutgoingModel(CdsModel):
     """Objects this service writes (cards, discovery): strict, so a misspelt attribute fails at construction."""

@@ -1,10 +1,13 @@
 """Authenticating CDS Clients: the signed JWT every call carries (CDS Hooks 2.0, "Trusting CDS Clients").
 
 ``Authorization: Bearer <JWT>``, signed with the client's private key. Checked, in this order:
-the header names an allowed asymmetric ``alg`` (never ``none``, never HMAC: the spec forbids both) and
-a ``kid``; the ``iss`` is a trusted client; a ``jku``, if present, is that client's allowlisted URL;
-the signature verifies with the key the ``kid`` selects; ``aud`` is the URL of the endpoint called;
-``exp`` / ``iat`` hold within a small clock skew and the lifetime is bounded; the ``jti`` is new.
+the token is a strict compact JWS (``cds_hooks.jws``, parsed once); the header names an allowed
+asymmetric ``alg`` (never ``none``, never HMAC: the spec forbids both) and a ``kid``; the ``iss`` is a
+trusted client; a ``jku``, if present, is that client's allowlisted URL; the signature verifies with
+the key the ``kid`` selects (parsed, curve- and length-checked once per key, RSA below 2048 bits
+refused); the required claims are present and ``exp`` / ``iat`` / ``nbf`` are NumericDates that hold
+within a small clock skew; ``aud`` is the URL of the endpoint called; the lifetime is bounded; the
+``jti`` is new. PyJWT's algorithm objects do the signature arithmetic.
 
 Every failure raises :class:`AuthenticationError` with a short ``reason`` (for metrics and logs); the
 HTTP layer answers a bare 401 whatever the reason, so a caller learns nothing about which check failed.
@@ -12,6 +15,8 @@ HTTP layer answers a bare 401 whatever the reason, so a caller learns nothing ab
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +25,7 @@ import jwt
 
 from cds_hooks.algorithms import ASYMMETRIC_ALGORITHMS, RECOMMENDED_ALGORITHMS
 from cds_hooks.jwks import JwksCache, JwksError, keys_by_kid
+from cds_hooks.jws import MalformedJws, parse_compact
 from cds_hooks.replay import ReplayCache, ReplayCacheFull
 
 _REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
@@ -75,7 +81,7 @@ class JwtVerifier:
         self._algorithms = frozenset(algorithms)
         self._leeway_s = leeway_s
         self._max_lifetime_s = max_lifetime_s
-        self._keys: dict[tuple[str, str, str], tuple[dict[str, Any], jwt.PyJWK]] = {}
+        self._keys: dict[tuple[str, str, str], tuple[dict[str, Any], _VerificationKey]] = {}
 
     async def aclose(self) -> None:
         """Release the JWKS HTTP client and the replay cache's connection, if it has one."""
@@ -96,18 +102,18 @@ class JwtVerifier:
         """Check the header's JWT for a call to ``audience`` (the endpoint's URL, or several accepted URLs)."""
         token = self.bearer_token(authorization)
         try:
-            unverified_token = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
-            header, unverified = unverified_token["header"], unverified_token["payload"]
-        except jwt.InvalidTokenError as error:
+            jws = parse_compact(token)
+        except MalformedJws as error:
             raise AuthenticationError("malformed", f"not a JWS compact JWT: {error}") from None
+        header, claims = jws.header, jws.claims
         alg, kid = header.get("alg"), header.get("kid")
-        if alg not in self._algorithms:
+        if not isinstance(alg, str) or alg not in self._algorithms:
             raise AuthenticationError("algorithm", f"alg {alg!r} is not allowed (allowed: {sorted(self._algorithms)})")
         if not isinstance(kid, str) or not kid:
             raise AuthenticationError("kid", "the JWT header has no kid")
         if "typ" in header and str(header["typ"]).upper() != "JWT":
             raise AuthenticationError("malformed", f"typ {header['typ']!r} is not 'JWT'")
-        iss = unverified.get("iss")
+        iss = claims.get("iss")
         client = self._clients.get(iss) if isinstance(iss, str) else None
         if client is None:
             raise AuthenticationError("issuer", f"issuer {iss!r} is not a trusted CDS client")
@@ -115,20 +121,30 @@ class JwtVerifier:
         if jku is not None and jku != client.jku:
             raise AuthenticationError("jku", f"jku {jku!r} is not allowlisted for issuer {iss!r}")
         key = await self._key(client, kid, alg)
-        try:
-            claims = jwt.decode(token, key=key, algorithms=[alg], audience=audience, issuer=iss,
-                                leeway=self._leeway_s, options={"require": _REQUIRED_CLAIMS})
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationError("expired", "the JWT has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise AuthenticationError("not-yet-valid", "the JWT was issued in the future (iat)") from None
-        except jwt.InvalidAudienceError:
-            raise AuthenticationError("audience", f"aud is not {audience!r}") from None
-        except jwt.InvalidSignatureError:
-            raise AuthenticationError("signature", "the signature does not verify") from None
-        except jwt.InvalidTokenError as error:
-            raise AuthenticationError("claims", f"invalid claims: {error}") from None
+        if not key.algorithm.verify(jws.signing_input, key.key, jws.signature):
+            raise AuthenticationError("signature", "the signature does not verify")
+        self._check_claims(claims, [audience] if isinstance(audience, str) else audience)
         return await self._check_lifetime_and_replay(claims, kid, alg)
+
+    def _check_claims(self, claims: dict[str, Any], audience: Sequence[str]) -> None:
+        """RFC 7519 section 4.1: required claims present, NumericDates valid now (within the leeway), aud ours."""
+        missing = [name for name in _REQUIRED_CLAIMS if name not in claims]
+        if missing:
+            raise AuthenticationError("claims", f"invalid claims: required claims missing: {missing}")
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and not _is_numeric_date(claims[name]):
+                raise AuthenticationError("claims", f"invalid claims: {name} is not a NumericDate")
+        now = time.time()
+        if claims["exp"] <= now - self._leeway_s:
+            raise AuthenticationError("expired", "the JWT has expired")
+        if claims["iat"] > now + self._leeway_s or claims.get("nbf", now) > now + self._leeway_s:
+            raise AuthenticationError("not-yet-valid", "the JWT was issued in the future (iat / nbf)")
+        aud = claims["aud"]
+        token_audiences = [aud] if isinstance(aud, str) else aud
+        if not isinstance(token_audiences, list) or not all(isinstance(a, str) for a in token_audiences):
+            raise AuthenticationError("audience", "aud is neither a string nor an array of strings")
+        if not any(a in audience for a in token_audiences):
+            raise AuthenticationError("audience", f"aud is not {list(audience)!r}")
 
     async def _check_lifetime_and_replay(self, claims: dict[str, Any], kid: str, alg: str) -> VerifiedToken:
         jti, exp, iat = claims["jti"], int(claims["exp"]), int(claims["iat"])
@@ -147,7 +163,7 @@ class JwtVerifier:
         return VerifiedToken(iss=claims["iss"], jti=jti, kid=kid, alg=alg, expires_at=exp,
                              tenant=tenant if isinstance(tenant, str) else None)
 
-    async def _key(self, client: TrustedClient, kid: str, alg: str) -> jwt.PyJWK:
+    async def _key(self, client: TrustedClient, kid: str, alg: str) -> _VerificationKey:
         try:
             if client.jku is not None:
                 jwk = await self._jwks.key(client.jku, kid)
@@ -164,8 +180,27 @@ class JwtVerifier:
         if jwk.get("use", "sig") != "sig":
             raise AuthenticationError("key", f"key {kid!r} is not a signing key (use={jwk['use']!r})")
         try:
-            key = jwt.PyJWK(jwk, algorithm=alg)
+            parsed = jwt.PyJWK(jwk, algorithm=alg)
+            key = _VerificationKey(parsed.Algorithm, parsed.Algorithm.prepare_key(parsed.key))
         except (jwt.PyJWKError, jwt.InvalidKeyError) as error:
             raise AuthenticationError("key", f"key {kid!r} does not suit {alg}: {error}") from None
+        weak = key.algorithm.check_key_length(key.key)
+        if weak:
+            raise AuthenticationError("key", f"key {kid!r} is too weak: {weak}")
         self._keys[cache_key] = (jwk, key)
         return key
+
+
+def _is_numeric_date(value: Any) -> bool:
+    """RFC 7519 NumericDate: a JSON number (not a boolean, not a string), finite."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+@dataclass(frozen=True)
+class _VerificationKey:
+    """A trusted public key, parsed and checked once (curve, length), with the algorithm it verifies."""
+
+    algorithm: Any  # a jwt.algorithms.Algorithm
+    key: Any

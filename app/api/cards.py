@@ -3,8 +3,9 @@
 Built from ``schemas`` types only, so what a card says is exactly what the layers computed. Wording is
 for clinicians: the summary states the finding, the detail (GitHub Flavored Markdown) shows the numbers
 in a small table, the deciding biomarkers or top factors, the model and its version, and a link to the
-model card. Card and suggestion uuids are UUID 5 of the hookInstance and the card's kind, so a retried
-call yields the same ids and feedback can be matched to them.
+model card. The builder makes :class:`CardDraft` objects (content and kind, no identity: they do not
+depend on the call); :func:`issue` gives each card and suggestion of a call the UUID 5 of the
+hookInstance and its kind, so a retried call yields the same ids and feedback can be matched to them.
 
 Indicators: an ``urgent`` triage is ``critical`` (it changes the worklist now); a risk at or above the
 site's threshold (``MSKCDS_CDS_HIGH_RISK``) is a ``warning``; everything else is ``info``.
@@ -13,8 +14,10 @@ site's threshold (``MSKCDS_CDS_HIGH_RISK``) is a ``warning``; everything else is
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from cds_hooks import Action, Card, Coding, Link, Source, Suggestion
@@ -65,27 +68,56 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def card_uuid(hook_instance: str, kind: str) -> str:
+    """UUID 5 of the hookInstance and the card's (or suggestion's) kind: the same call gets the same ids."""
+    return str(uuid.uuid5(_CARD_NAMESPACE, f"{hook_instance}|{kind}"))
+
+
+@dataclass(frozen=True)
+class CardDraft:
+    """A validated card without identity, and the kinds naming it and its suggestions (:func:`issue` ids them).
+
+    Drafts depend only on what the card says, never on the call, so the drafts a stored result gives one
+    patient can be reused for that patient's next calls (``app.api.result_cards``).
+    """
+
+    kind: str
+    card: Card
+    suggestion_kinds: tuple[str, ...] = ()
+
+
+def issue(drafts: Sequence[CardDraft], hook_instance: str) -> list[Card]:
+    """The cards of one call, each (and each suggestion) with its :func:`card_uuid`.
+
+    Copies without re-validating: every invariant was checked when the draft was built, and only the
+    ``uuid`` strings differ.
+    """
+    cards = []
+    for draft in drafts:
+        update: dict[str, Any] = {"uuid": card_uuid(hook_instance, draft.kind)}
+        if draft.suggestion_kinds:
+            update["suggestions"] = [
+                suggestion.model_copy(update={"uuid": card_uuid(hook_instance, kind)})
+                for suggestion, kind in zip(draft.card.suggestions or [], draft.suggestion_kinds, strict=True)]
+        cards.append(draft.card.model_copy(update=update))
+    return cards
+
+
 @dataclass(frozen=True)
 class CardBuilder:
-    """Builds the cards of one hook call."""
+    """Builds card drafts for this service's public URL and the site's risk thresholds."""
 
     base_url: str
-    hook_instance: str
     high_risk: dict[str, float]
-    kinds: dict[str, str] = field(default_factory=dict)  # uuid -> card kind (metric label)
 
-    def _id(self, kind: str) -> str:
-        card_id = str(uuid.uuid5(_CARD_NAMESPACE, f"{self.hook_instance}|{kind}"))
-        self.kinds[card_id] = kind
-        return card_id
-
+    @cached_property
     def _source(self) -> Source:
         return Source(label="msk-cds knee MRI analysis", url=f"{self.base_url}/model-cards")
 
     def _model_link(self, model_id: str) -> Link:
         return Link(label=f"Model card: {model_id}", url=f"{self.base_url}/model-cards/{model_id}", type="absolute")
 
-    def triage(self, result: AnalysisResult, triage: TriageResult) -> Card:
+    def triage(self, result: AnalysisResult, triage: TriageResult) -> CardDraft:
         """Worklist priority of the study, the reasons, and the biomarkers that decided it."""
         knee = f"{result.measurements.laterality} knee"
         when = f" of {result.study_date.isoformat()}" if result.study_date else ""
@@ -98,26 +130,28 @@ class CardBuilder:
             detail += ["", _table(["Deciding biomarker", "Region", "Value"], rows)]
         detail += ["", f"Model {triage.model_id} {triage.model_version}. Decision support only: "
                        "the radiologist's read decides."]
-        return Card(uuid=self._id("triage"), indicator=PRIORITY_INDICATOR[triage.priority],
-                    summary=f"Knee MRI triage: {triage.priority} review ({knee}, {triage.stage})"[:139],
-                    detail="\n".join(detail), source=self._source(), override_reasons=OVERRIDE_TRIAGE,
-                    links=[self._model_link(triage.model_id)])
+        return CardDraft("triage", Card(
+            indicator=PRIORITY_INDICATOR[triage.priority],
+            summary=f"Knee MRI triage: {triage.priority} review ({knee}, {triage.stage})"[:139],
+            detail="\n".join(detail), source=self._source, override_reasons=OVERRIDE_TRIAGE,
+            links=[self._model_link(triage.model_id)]))
 
     def risk(self, result: AnalysisResult, risk: RiskResult, demographics: Demographics, patient_id: str,
-             *, suggest_referral: bool) -> Card:
+             *, suggest_referral: bool) -> CardDraft:
         """Probability of the outcome within the horizon, beside the same person's demographics-only risk."""
         high = risk.probability >= self.high_risk.get(risk.outcome, 1.0)
         horizon = _horizon(risk.horizon_months)
         suggestions = None
         if high and suggest_referral and risk.outcome == "tkr":
             suggestions = [self._referral(risk, patient_id, horizon)]
-        return Card(uuid=self._id(f"risk-{risk.outcome}"), indicator="warning" if high else "info",
+        card = Card(indicator="warning" if high else "info",
                     summary=f"{OUTCOME_SHORT[risk.outcome]} risk within {horizon}: {_pct(risk.probability)} "
                             f"(demographics alone: {_pct(risk.demographics_only_probability)})",
-                    detail=_risk_detail(result, risk, demographics, horizon), source=self._source(),
+                    detail=_risk_detail(result, risk, demographics, horizon), source=self._source,
                     links=[self._model_link(risk.model_id)], suggestions=suggestions,
                     selection_behavior="at-most-one" if suggestions else None,
                     override_reasons=OVERRIDE_RISK if suggestions else None)
+        return CardDraft(f"risk-{risk.outcome}", card, ("suggestion-referral",) if suggestions else ())
 
     def _referral(self, risk: RiskResult, patient_id: str, horizon: str) -> Suggestion:
         reason = f"{_pct(risk.probability)} risk of total knee replacement within {horizon} (msk-cds knee MRI)"
@@ -129,44 +163,43 @@ class CardBuilder:
             "reasonCode": [{"text": reason}],
         }
         action = Action(type="create", description="Draft a referral to an orthopaedic surgeon", resource=resource)
-        return Suggestion(label="Draft orthopaedic referral", uuid=self._id("suggestion-referral"),
-                          is_recommended=True, actions=[action])
+        return Suggestion(label="Draft orthopaedic referral", is_recommended=True, actions=[action])
 
-    def risk_unavailable(self, missing: list[str]) -> Card:
+    def risk_unavailable(self, missing: list[str]) -> CardDraft:
         """The risk models need inputs this patient's record or study does not provide: say which."""
         names = ", ".join(dict.fromkeys(_feature_name(key) for key in missing))
-        return Card(uuid=self._id("risk-unavailable"), indicator="info",
-                    summary="OA / TKR risk not available: inputs missing from the record or the MRI analysis",
-                    detail=f"The risk models need: {names}. Recording them (e.g. a body weight and height for BMI) "
-                           "makes the estimate available on the next call.",
-                    source=self._source())
+        return CardDraft("risk-unavailable", Card(
+            indicator="info", summary="OA / TKR risk not available: inputs missing from the record or the MRI analysis",
+            detail=f"The risk models need: {names}. Recording them (e.g. a body weight and height for BMI) "
+                   "makes the estimate available on the next call.",
+            source=self._source))
 
-    def in_progress(self, status: str, study_date: date | None) -> Card:
+    def in_progress(self, status: str, study_date: date | None) -> CardDraft:
         """The study is queued or being analysed: say so, and when results will show."""
         when = f" of {study_date.isoformat()}" if study_date else ""
-        return Card(uuid=self._id("analysis-in-progress"), indicator="info",
-                    summary="Knee MRI analysis in progress; triage and risk will show on the next call",
-                    detail=f"The knee MRI{when} is {status} for analysis (segmentation and biomarkers take a "
-                           "few minutes). This card is replaced by the results once they are ready.",
-                    source=self._source())
+        return CardDraft("analysis-in-progress", Card(
+            indicator="info", summary="Knee MRI analysis in progress; triage and risk will show on the next call",
+            detail=f"The knee MRI{when} is {status} for analysis (segmentation and biomarkers take a "
+                   "few minutes). This card is replaced by the results once they are ready.",
+            source=self._source))
 
-    def failed(self, study_date: date | None, job_id: str) -> Card:
+    def failed(self, study_date: date | None, job_id: str) -> CardDraft:
         """The analysis failed after its retries: no numbers, and nothing hidden."""
         when = f" of {study_date.isoformat()}" if study_date else ""
-        return Card(uuid=self._id("analysis-failed"), indicator="info",
-                    summary="Knee MRI could not be analysed; no triage or risk estimate available",
-                    detail=f"The last analysis of the knee MRI{when} failed (job `{job_id}`); it has been queued "
-                           "again. The service's operators can see why in its log.",
-                    source=self._source())
+        return CardDraft("analysis-failed", Card(
+            indicator="info", summary="Knee MRI could not be analysed; no triage or risk estimate available",
+            detail=f"The last analysis of the knee MRI{when} failed (job `{job_id}`); it has been queued "
+                   "again. The service's operators can see why in its log.",
+            source=self._source))
 
-    def no_knee_mri(self) -> Card:
+    def no_knee_mri(self) -> CardDraft:
         """No MR study of the knee was found for the patient."""
-        return Card(uuid=self._id("no-knee-mri"), indicator="info",
-                    summary="No knee MRI on record to analyse; no MRI-based triage or risk estimate",
-                    detail="msk-cds looked for the patient's MR imaging studies of the knee (in the prefetch or on "
-                           "the FHIR server) and found none it can analyse. Risk estimates need a knee MRI with a "
-                           "3D morphological series.",
-                    source=self._source())
+        return CardDraft("no-knee-mri", Card(
+            indicator="info", summary="No knee MRI on record to analyse; no MRI-based triage or risk estimate",
+            detail="msk-cds looked for the patient's MR imaging studies of the knee (in the prefetch or on "
+                   "the FHIR server) and found none it can analyse. Risk estimates need a knee MRI with a "
+                   "3D morphological series.",
+            source=self._source))
 
 
 def _risk_detail(result: AnalysisResult, risk: RiskResult, demographics: Demographics, horizon: str) -> str:

@@ -8,9 +8,10 @@ The steps, each a small function so the route stays thin:
    request's own access token (412 when neither has them, per the spec);
 4. the stored analysis of that study (memory cache, then store); if there is none, queue it and
    optionally wait ``MSKCDS_HOOK_WAIT_S``; answer "in progress" (or "failed") when it is not ready;
-5. risk is computed now from the stored biomarkers and this request's demographics (cheap; triage too
-   when the stored result has none), and the cards are built from schema objects. Inputs a model needs
-   but the study or request lacks (e.g. no BMI on record) give a card that says which, not an error.
+5. risk is computed from the stored biomarkers and this request's demographics (triage too when the
+   stored result has none) and the cards are built from schema objects, memoised per stored result,
+   patient and inputs (``app.api.result_cards``); the call's card uuids are added per call. Inputs a
+   model needs but the study or request lacks (e.g. no BMI on record) give a card that says which.
 
 The analysis' FHIR resources (Observations, RiskAssessments, DiagnosticReport) are not offered as
 ``systemActions``: they reference each other through a transaction's ``urn:uuid`` entries, which
@@ -20,20 +21,19 @@ transaction instead (``app.outputs.fhir_bundle``), and nothing is created twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from app.api.cards import CardBuilder
+from app.api.cards import CardBuilder, CardDraft, issue
 from app.api.orders import refers_to_orthopaedics, relevant_orders
-from app.clinical.errors import MissingFeatureError
+from app.api.result_cards import ResultCards
 from app.log import get_logger
-from app.metrics import CARDS
+from app.metrics import count_card
 from app.settings import Settings
 from cds_hooks import CdsRequest, CdsResponse, HookContext, OrderSelectContext, OrderSignContext
-from schemas.analysis import AnalysisResult, Demographics
-from schemas.clinical import TriageResult
+from schemas.analysis import Demographics
 
 if TYPE_CHECKING:
     from app.analysis import AnalysisService, StudyRef
@@ -63,6 +63,14 @@ class HookFlow:
     analysis: AnalysisService
     clinical: ClinicalModels
     gather: Gatherer
+    cards: CardBuilder = field(init=False)
+    result_cards: ResultCards = field(init=False)
+
+    def __post_init__(self) -> None:
+        cards = CardBuilder(base_url=str(self.settings.public_base_url).rstrip("/"),
+                            high_risk=self.settings.cds_high_risk)
+        object.__setattr__(self, "cards", cards)
+        object.__setattr__(self, "result_cards", ResultCards(self.clinical, cards))
 
     async def answer(self, service_id: str, request: CdsRequest, context: HookContext) -> CdsResponse:
         """The cards for one validated call of ``service_id``."""
@@ -70,48 +78,29 @@ class HookFlow:
                 context, self.settings.cds_order_codes):
             return CdsResponse()
         patient = await self.gather(request, context)
-        cards = CardBuilder(base_url=str(self.settings.public_base_url).rstrip("/"),
-                            hook_instance=request.hook_instance, high_risk=self.settings.cds_high_risk)
-        response = await self._cards(cards, patient, context)
-        for card in response.cards:
-            CARDS.labels(service=service_id, card=cards.kinds.get(card.uuid or "", "other"),
-                         indicator=card.indicator).inc()
-        return response
+        drafts = await self._drafts(patient, context)
+        cards = issue(drafts, request.hook_instance)
+        for draft, card in zip(drafts, cards, strict=True):
+            count_card(service_id, draft.kind, card.indicator)
+        return CdsResponse(cards=cards)
 
-    async def _cards(self, cards: CardBuilder, patient: PatientData, context: HookContext) -> CdsResponse:
+    async def _drafts(self, patient: PatientData, context: HookContext) -> Sequence[CardDraft]:
         if patient.study is None:
-            return CdsResponse(cards=[cards.no_knee_mri()])
+            return [self.cards.no_knee_mri()]
         uid = patient.study.study_instance_uid
         result = await self.analysis.get_result(uid)
         if result is None:
             previous = await self.analysis.job_state(uid)
             job = await self.analysis.submit(patient.study)  # a failed job is queued again
             if previous is not None and previous.status == "failed":
-                return CdsResponse(cards=[cards.failed(patient.study_date, job.job_id)])
+                return [self.cards.failed(patient.study_date, job.job_id)]
             if self.settings.hook_wait_s > 0:
                 result = await self.analysis.wait_for(uid, self.settings.hook_wait_s)
             if result is None:
                 log.info("hook.analysis_pending", job_id=job.job_id, status=job.status)
-                return CdsResponse(cards=[cards.in_progress(job.status, patient.study_date)])
-        built = []
-        triage = result.triage or self._triage(result)
-        if triage is not None:
-            built.append(cards.triage(result, triage))
-        try:
-            risks = self.clinical.risk(result.measurements, patient.demographics)
-        except MissingFeatureError as error:
-            log.info("hook.risk_unavailable", model=error.model_id, missing=error.missing)
-            return CdsResponse(cards=[*built, cards.risk_unavailable(error.missing)])
-        suggest = not refers_to_orthopaedics(context)
-        built += [cards.risk(result, risk, patient.demographics, context.patient_id, suggest_referral=suggest)
-                  for risk in risks]
-        return CdsResponse(cards=built)
-
-    def _triage(self, result: AnalysisResult) -> TriageResult | None:
-        """Triage at hook time when the stored result has none (cheap: thresholds on stored biomarkers)."""
-        try:
-            return self.clinical.triage(result.measurements)
-        except MissingFeatureError as error:
-            log.info("hook.triage_unavailable", model=error.model_id, missing=error.missing)
-            return None
-
+                return [self.cards.in_progress(job.status, patient.study_date)]
+        answer = self.result_cards.answer(result, patient.demographics, context.patient_id,
+                                          suggest_referral=not refers_to_orthopaedics(context))
+        for missing in answer.unavailable:
+            log.info(missing.event, model=missing.model_id, missing=list(missing.missing))
+        return answer.drafts

@@ -10,31 +10,28 @@ study's date, as the risk models were fitted (age at the MRI).
 An EHR sends the same prefetch again and again while a clinician works on one patient (each order
 selected fires ``order-select``; each chart opening ``patient-view``). Parsing it into validated FHIR
 resources costs more than the rest of a cached-result hook, so the facts gathered from a *complete*
-prefetch are kept in memory for a few minutes, keyed by a SHA-256 of the canonical prefetch JSON plus
-the patient id (never by anything a client could choose to collide). Facts that needed the FHIR server
+prefetch are kept in memory for a few minutes (``app.api.memo``), keyed by a SHA-256 of the prefetch
+JSON plus the patient id (never by anything a client could choose to collide). Facts that needed the FHIR server
 are not cached: that server's answer may change, and its token is only valid for that one request.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import pydantic_core
+
 from app.analysis import StudyRef
 from app.api.hook_flow import Gatherer, PatientData
+from app.api.memo import RecentItems
 from app.clients.fhir import ImagingStudyRef
 from app.clients.hook_context import Allowlists, hook_context
 from app.clients.hook_context import HookContext as Facts
 from app.settings import Settings
 from cds_hooks import CdsRequest, HookContext
-
-PREFETCH_CACHE_SIZE = 4096
-PREFETCH_CACHE_TTL_S = 300.0
 
 
 def is_knee_mri(study: ImagingStudyRef) -> bool:
@@ -48,39 +45,20 @@ def choose_knee_mri(studies: Sequence[ImagingStudyRef], fallback_dicomweb_url: s
     return max(fetchable, key=lambda s: s.started or date.min, default=None)
 
 
-class _RecentPrefetch:
-    """A small TTL + LRU map from prefetch digest to the facts gathered from it."""
-
-    def __init__(self, capacity: int = PREFETCH_CACHE_SIZE, ttl_s: float = PREFETCH_CACHE_TTL_S) -> None:
-        self._items: OrderedDict[str, tuple[float, PatientData]] = OrderedDict()
-        self._capacity, self._ttl_s = capacity, ttl_s
-
-    @staticmethod
-    def key(patient_id: str, prefetch: dict[str, Any]) -> str:
-        canonical = json.dumps(prefetch, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(f"{patient_id}\x00{canonical}".encode()).hexdigest()
-
-    def get(self, key: str) -> PatientData | None:
-        item = self._items.get(key)
-        if item is None or time.monotonic() - item[0] > self._ttl_s:
-            return None
-        self._items.move_to_end(key)
-        return item[1]
-
-    def put(self, key: str, value: PatientData) -> None:
-        self._items[key] = (time.monotonic(), value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
+def prefetch_digest(patient_id: str, prefetch: dict[str, Any]) -> str:
+    """SHA-256 of the patient id and the prefetch as JSON (pydantic-core: ~3x faster than sorted-key
+    ``json.dumps``). Not canonical: the same prefetch with its keys in another order is a miss, never a
+    wrong hit."""
+    return hashlib.sha256(patient_id.encode() + b"\x00" + pydantic_core.to_json(prefetch)).hexdigest()
 
 
 def study_gatherer(settings: Settings) -> Gatherer:
     """The default :data:`Gatherer`: ``hook_context`` + :func:`choose_knee_mri`, with the prefetch cache."""
     allowlists = Allowlists.from_settings(settings)
-    recent = _RecentPrefetch()
+    recent: RecentItems[str, PatientData] = RecentItems()
 
     async def gather(request: CdsRequest, context: HookContext) -> PatientData:
-        key = recent.key(context.patient_id, request.prefetch) if request.prefetch else None
+        key = prefetch_digest(context.patient_id, request.prefetch) if request.prefetch else None
         cached = recent.get(key) if key else None
         if cached is not None:
             return cached

@@ -146,3 +146,15 @@ def test_missing_risk_inputs_give_a_card_not_an_error(app_client: TestClient, cd
         "Knee MRI triage: urgent review (right knee, cartilage-thickness)",
         "OA / TKR risk not available: inputs missing from the record or the MRI analysis"]
     assert cards[1]["detail"].startswith("The risk models need: BMI, change of cartilage thickness mean (cMF).")
+
+
+def test_body_that_is_not_json_is_400_after_authentication(app_client: TestClient, cds_client: CdsTestClient) -> None:
+    path = f"/cds-services/{SERVICE['patient-view']}"
+    response = app_client.post(path, content=b'{"hook": "patient-view",', headers=bearer(cds_client, path))
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["diagnostics"] == (
+        "body: Invalid JSON: EOF while parsing a value at line 1 column 24")
+    not_an_object = app_client.post(path, content=b"[]", headers=bearer(cds_client, path))
+    assert not_an_object.json()["issue"][0]["diagnostics"] == "body: Input should be an object"
+    anonymous = app_client.post(path, content=b'{"hook": "patient-view",')
+    assert anonymous.status_code == 401 and anonymous.content == b""  # nothing about the body to a stranger

@@ -92,9 +92,17 @@ def test_model_cards(app_client: TestClient, settings, tmp_path) -> None:
 
 
 def test_openapi_lists_the_endpoints(app_client: TestClient) -> None:
-    paths = app_client.get("/openapi.json").json()["paths"]
+    document = app_client.get("/openapi.json").json()
+    paths = document["paths"]
     assert {"/cds-services", "/cds-services/{service_id}", "/cds-services/{service_id}/feedback", "/health",
             "/ready", "/metrics"} <= set(paths)
+    call = paths["/cds-services/{service_id}"]["post"]  # parses its own body: documented all the same
+    assert [(p["name"], p["in"]) for p in call["parameters"]] == [("service_id", "path"), ("Authorization", "header")]
+    body = call["requestBody"]["content"]["application/json"]["schema"]
+    assert body["title"] == "CdsRequest" and body["required"] == ["hook", "hookInstance", "context"]
+    authorization = body["properties"]["fhirAuthorization"]["anyOf"][0]  # inlined: no dangling $defs reference
+    assert authorization["title"] == "FhirAuthorization" and "access_token" in authorization["properties"]
+    assert "$defs" not in json.dumps(document)
 
 
 def test_no_patient_data_or_token_in_any_log_line(app_client: TestClient, cds_client: CdsTestClient, capsys) -> None:

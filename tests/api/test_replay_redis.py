@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -54,5 +55,31 @@ async def test_keys_expire_with_the_token(redis_url: str) -> None:
         [key] = await cache._redis.keys(f"{cache._prefix}*")
         assert 58 <= await cache._redis.ttl(key) <= 61  # Redis forgets the jti when the token expires
         assert b"jti-1" not in key  # stored as a hash, not as sent
+    finally:
+        await cache.aclose()
+
+
+@pytest.mark.integration
+async def test_concurrent_checks_share_a_pipeline_and_keep_their_answers(redis_url: str) -> None:
+    cache = RedisReplayCache(redis_url, prefix=f"mskcds-test:{uuid.uuid4()}:")
+    ids = [f"iss\x00jti-{i}" for i in range(20)]
+    try:
+        answers = await asyncio.gather(*(cache.first_use(token_id, time.time() + 60) for token_id in [*ids, ids[7]]))
+        assert answers == [True] * 20 + [False]  # the same jti twice in one pipeline: one first use
+        # one connection did it all: lone concurrent commands would each have taken one from the pool
+        assert len(cache._redis.connection_pool._available_connections) == 1
+        assert await asyncio.gather(*(cache.first_use(token_id, time.time() + 60) for token_id in ids[:3])) == [
+            False, False, False]
+    finally:
+        await cache.aclose()
+
+
+@pytest.mark.integration
+async def test_every_waiting_check_fails_when_redis_is_unreachable() -> None:
+    cache = RedisReplayCache("redis://127.0.0.1:9/0")  # discard port: nothing listens
+    try:
+        outcomes = await asyncio.gather(*(cache.first_use(f"iss\x00{i}", time.time() + 60) for i in range(3)),
+                                        return_exceptions=True)
+        assert [type(outcome) for outcome in outcomes] == [redis.ConnectionError] * 3
     finally:
         await cache.aclose()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.warnings import InsecureKeyLengthWarning
 
 from cds_hooks.auth import AuthenticationError, JwtVerifier, TrustedClient
 from cds_hooks.jwks import JwksCache
 from cds_hooks.replay import InMemoryReplayCache
-from tests.cds_hooks.client import CdsTestClient, JwksServer, tampered
+from tests.cds_hooks.client import CdsTestClient, JwksServer, b64url, tampered
 
 AUD = "https://cds.test/cds-services/knee-mri-risk"
 
@@ -172,3 +176,53 @@ def test_symmetric_algorithms_cannot_be_configured() -> None:
 def test_trusted_client_needs_one_key_source() -> None:
     with pytest.raises(ValueError, match="give exactly one of jku"):
         TrustedClient(iss="x")
+
+
+async def exact(verifier: JwtVerifier, token: str, aud: str = AUD) -> tuple[str, str]:
+    with pytest.raises(AuthenticationError) as caught:
+        await verifier.verify(f"Bearer {token}", aud)
+    return caught.value.reason, str(caught.value)
+
+
+async def test_not_before_in_the_future(verifier: JwtVerifier, client: CdsTestClient) -> None:
+    token = client.token(AUD, nbf=int(time.time()) + 120)
+    assert await exact(verifier, token) == ("not-yet-valid", "the JWT was issued in the future (iat / nbf)")
+
+
+def signed_claims(client: CdsTestClient, **claims: object) -> str:
+    """A correctly signed token with these claim values as given (``client.token`` drops ``None`` ones)."""
+    return jwt.encode({**client.claims(AUD), **claims}, client.ec_key, algorithm="ES384",
+                      headers={"kid": client.kid, "jku": client.jku})
+
+
+@pytest.mark.parametrize(("claim", "value"), [("exp", "9999999999"), ("iat", True), ("nbf", None)])
+async def test_dates_must_be_numeric_dates(verifier: JwtVerifier, client: CdsTestClient, claim: str,
+                                           value: object) -> None:
+    assert await exact(verifier, signed_claims(client, **{claim: value})) == (
+        "claims", f"invalid claims: {claim} is not a NumericDate")
+
+
+async def test_aud_must_be_strings(verifier: JwtVerifier, client: CdsTestClient) -> None:
+    expected = ("audience", "aud is neither a string nor an array of strings")
+    assert await exact(verifier, signed_claims(client, aud=42)) == expected
+    assert await exact(verifier, signed_claims(client, aud=[AUD, 42])) == expected
+    assert await exact(verifier, client.token(["https://cds.test/other"])) == ("audience", f"aud is not {[AUD]!r}")
+
+
+async def test_alg_that_is_not_a_string(verifier: JwtVerifier, client: CdsTestClient) -> None:
+    header = b64url(json.dumps({"alg": ["ES384"], "kid": client.kid}).encode())
+    _, claims, signature = client.token(AUD).split(".")
+    assert await exact(verifier, f"{header}.{claims}.{signature}") == (
+        "algorithm", "alg ['ES384'] is not allowed (allowed: ['ES384', 'RS384'])")
+
+
+async def test_rsa_keys_below_2048_bits_are_refused(client: CdsTestClient) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(weak.public_key())), "kid": "weak", "use": "sig"}
+    verifier = JwtVerifier([TrustedClient(iss=client.iss, jwks={"keys": [jwk]})], replay_cache=InMemoryReplayCache(),
+                           jwks_cache=JwksCache())
+    with pytest.warns(InsecureKeyLengthWarning):  # PyJWT signs it, with a warning
+        token = jwt.encode(client.claims(AUD), weak, algorithm="RS384", headers={"kid": "weak"})
+    assert await exact(verifier, token) == (
+        "key", "key 'weak' is too weak: The RSA key is 1024 bits long, which is below the minimum recommended size "
+               "of 2048 bits. See NIST SP 800-131A.")

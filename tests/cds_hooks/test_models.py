@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -174,6 +176,19 @@ def test_empty_optional_arrays_are_refused_and_unset_values_omitted() -> None:
         "uuid": "c1", "summary": "s", "indicator": "warning", "source": {"label": "msk-cds"},
         "suggestions": [{"label": "Refer", "uuid": "s1", "isRecommended": True}], "selectionBehavior": "at-most-one"}]}
     assert CdsResponse().to_json() == {"cards": []}
+
+
+def test_json_bytes_are_the_json_form_serialised() -> None:
+    resource = {"resourceType": "ServiceRequest", "status": "draft", "note": [{"text": "Kniegelenk – rechts"}],
+                "extension": None}
+    card = Card(uuid="c1", summary="s", detail="| a | b |\n|---|---|", indicator="info", source=SOURCE,
+                suggestions=[Suggestion(label="Refer", actions=[Action(type="create", description="d",
+                                                                       resource=resource)])],
+                selection_behavior="any")
+    response = CdsResponse(cards=[card])
+    assert json.loads(response.to_json_bytes()) == response.to_json()
+    assert "Kniegelenk – rechts".encode() in response.to_json_bytes()  # UTF-8, not \u escapes
+    assert CdsResponse().to_json_bytes() == b'{"cards":[]}'
 
 
 def test_outgoing_models_refuse_unknown_attributes() -> None:
