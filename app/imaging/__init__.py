@@ -1,0 +1,1 @@
+"""DICOM to acquisitions, series selection, and knee MRI phantoms."""
