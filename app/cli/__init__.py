@@ -7,6 +7,7 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 from __future__ import annotations
 
 from app.cli._root import cli
+from app.cli import imaging  # noqa: F401  (mskcds phantom, mskcds inspect)
 
 __all__ = ["cli", "main"]
 

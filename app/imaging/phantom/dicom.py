@@ -6,13 +6,14 @@ ImageOrientationPatient [0, 1, 0, 0, 0, -1] like the real exams; ImagePositionPa
 first voxel in LPS. Echoes of one series are told apart by EchoNumbers and EchoTime; T1rho volumes are
 separate series sharing one SeriesNumber with the spin-lock time in EchoTime, as GE CubeQuant writes.
 
-Every UID is derived from the phantom's seed, side, grade and protocols (``generate_uid`` with entropy
-sources -> a 2.25 UUID), so the same inputs always give the same study.
+Every UID is a name-based UUID (RFC 4122 version 5) of the phantom's seed, side, grade, protocols and
+the object, written as a 2.25 UID (PS3.5 B.2), so the same inputs always give the same study.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -20,7 +21,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, MRImageStorage
 
 from app import __version__
 from app.imaging.phantom.protocols import ProtocolSpec
@@ -30,6 +31,15 @@ MANUFACTURER = "msk-cds"
 MODEL_NAME = "knee phantom"
 FIELD_STRENGTH_T = 3.0
 LARMOR_MHZ_PER_T = 42.577478518
+
+
+#: Namespace of the phantom's name-based UUIDs.
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/msk-cds/phantom")
+
+
+def _uid(*parts: str) -> str:
+    """A deterministic 2.25 UID: the decimal value of a version-5 UUID of ``parts``."""
+    return UID(f"2.25.{uuid.uuid5(_NAMESPACE, '|'.join(parts)).int}")
 
 
 @dataclass(frozen=True)
@@ -60,8 +70,8 @@ class StudyIdentity:
         height = float(rng.normal(1.64 if sex == "F" else 1.77, 0.06))
         return StudyIdentity(
             key=key,
-            study_instance_uid=generate_uid(prefix=None, entropy_srcs=[*key, "study"]),
-            frame_of_reference_uid=generate_uid(prefix=None, entropy_srcs=[*key, "frame of reference"]),
+            study_instance_uid=_uid(*key, "study"),
+            frame_of_reference_uid=_uid(*key, "frame of reference"),
             accession_number=f"PH{seed:08d}{grade}{'R' if side == 'right' else 'L'}"[:16],
             study_id=str(seed % 100000),
             study_date=study_date,
@@ -74,7 +84,7 @@ class StudyIdentity:
         )
 
     def uid(self, *parts: str) -> str:
-        return generate_uid(prefix=None, entropy_srcs=[*self.key, *parts])
+        return _uid(*self.key, *parts)
 
     @property
     def age(self) -> str:
