@@ -47,7 +47,7 @@ def _read_file(path: Path, explicit: bool) -> Dataset | None:
         if explicit:
             raise LoaderError(f"{path} is not a DICOM file (no DICM preamble / Part 10 header)") from None
         return None
-    except Exception as error:  # noqa: BLE001 - pydicom raises many types on damaged files
+    except Exception as error:  # pydicom raises many types on damaged files
         raise LoaderError(
             f"cannot read DICOM file {path}: {type(error).__name__}: {error} (truncated or damaged?)"
         ) from None
@@ -107,9 +107,8 @@ def read_images(source: Source) -> list[Image]:
     foreign = {m: o for m, o in by_modality.items() if m != "MR"}
     if foreign:
         modality, origins = next(iter(foreign.items()))
-        raise LoaderError(
-            f"{len(origins)} image(s) of modality {modality} are not MR; msk-cds analyses MR only ({name_files(origins)})"
-        )
+        where = name_files(origins)
+        raise LoaderError(f"{len(origins)} image(s) of modality {modality} are not MR; only MR is analysed ({where})")
     multiframe = [image.origin for image in images if int(image.ds.get("NumberOfFrames", 1) or 1) > 1]
     if multiframe:
         raise LoaderError(f"multi-frame (enhanced) MR images are not supported yet ({name_files(multiframe)})")
