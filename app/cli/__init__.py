@@ -6,8 +6,8 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 
 from __future__ import annotations
 
-from app.cli._root import cli
 from app.cli import imaging  # noqa: F401  (mskcds phantom, mskcds inspect)
+from app.cli._root import cli
 
 __all__ = ["cli", "main"]
 

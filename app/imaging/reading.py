@@ -6,7 +6,8 @@ What is set aside, and how loudly:
   one warning with their count; named explicitly in a file list: refused;
 - DICOM objects without pixels or of a non-image SOP class (SR, presentation states, SEG, KOS,
   DICOMDIR), secondary captures, and localizer images (ImageType LOCALIZER): skipped with a warning;
-- a DICOM file that cannot be parsed (e.g. truncated): refused, naming the file;
+- a DICOM file that cannot be parsed, or an image without (all of) its pixel data, e.g. truncated:
+  refused, naming the file;
 - images of another modality than MR, and multi-frame (enhanced) images: refused.
 
 Warnings carry counts and SOP class names only, never patient data.
@@ -14,6 +15,7 @@ Warnings carry counts and SOP class names only, never patient data.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,12 +55,26 @@ def _read_file(path: Path, explicit: bool) -> Dataset | None:
         ) from None
 
 
+def _files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder``, following symbolic links to folders (each real folder once)."""
+    files: list[Path] = []
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        files += [Path(root) / name for name in names]
+    return sorted(files)
+
+
 def _datasets(source: Source) -> tuple[list[tuple[Dataset, str]], int]:
     """All datasets of ``source`` with their origins, and how many non-DICOM files were skipped."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
+            files = _files_under(path)
             read = [(ds, str(p)) for p in files if (ds := _read_file(p, explicit=False)) is not None]
             return read, len(files) - len(read)
         if not path.exists():
@@ -72,10 +88,17 @@ def _datasets(source: Source) -> tuple[list[tuple[Dataset, str]], int]:
     raise LoaderError("give a folder, a list of files or a list of pydicom Datasets, not a mixture")
 
 
-def _is_image(ds: Dataset) -> bool:
-    """An acquired image: pixel data and an image storage SOP class (secondary captures are screenshots)."""
+def _is_image(ds: Dataset, origin: str) -> bool:
+    """An acquired image: an image storage SOP class (secondary captures are screenshots) with pixel data.
+
+    An image instance without pixel data is refused: it is a truncated file or a bare header.
+    """
     name = UID(str(ds.get("SOPClassUID", ""))).name or ""
-    return "PixelData" in ds and "Image Storage" in name and "Secondary Capture" not in name
+    if "Image Storage" not in name or "Secondary Capture" in name:
+        return False
+    if "PixelData" not in ds:
+        raise LoaderError(f"{origin}: {name} instance without pixel data (truncated file or header only?)")
+    return True
 
 
 def read_images(source: Source) -> list[Image]:
@@ -87,7 +110,7 @@ def read_images(source: Source) -> list[Image]:
     localizers = 0
     images: list[Image] = []
     for ds, origin in datasets:
-        if not _is_image(ds):
+        if not _is_image(ds, origin):
             non_images[UID(str(ds.get("SOPClassUID", "unknown"))).name or "unknown SOP class"] += 1
         elif "LOCALIZER" in [str(v).upper() for v in ds.get("ImageType", [])]:
             localizers += 1

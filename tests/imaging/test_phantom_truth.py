@@ -139,6 +139,7 @@ def test_grade_4_has_denuded_bone_and_lesions_grade_0_has_none(phantom_factory) 
     assert diseased.size_factor == healthy.size_factor
 
 
+@pytest.mark.slow
 def test_same_seed_same_study_other_seed_other_knee(phantom_factory) -> None:
     first = phantom_factory.phantom(seed=1, protocols=["dess-small"])
     again = generate_phantom(seed=1, protocols=["dess-small"])
