@@ -6,7 +6,12 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 
 from __future__ import annotations
 
-from app.cli import imaging  # noqa: F401  (mskcds phantom, mskcds inspect)
+from app.cli import (
+    clinical,  # noqa: F401
+    imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
+    serve,  # noqa: F401
+    worker,  # noqa: F401
+)
 from app.cli._root import cli
 
 __all__ = ["cli", "main"]
