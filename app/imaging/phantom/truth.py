@@ -142,7 +142,7 @@ def volume_truth(
     n_labels = max(Label) + 1
     counts = np.bincount(center.label[plain], minlength=n_labels).astype(np.float64)
     cartilage = plain & (center.tissue == Tissue.CARTILAGE)
-    relax_sum = {"t2": {}, "t1rho": {}}
+    relax_sum: dict[str, dict[str, float]] = {"t2": {}, "t1rho": {}}
     relax_weight: dict[str, float] = {}
 
     def accumulate(subregion: NDArray, t2: NDArray, t1rho: NDArray, weight: float) -> None:
