@@ -88,6 +88,7 @@ async def test_retrieve_series_returns_every_pixel_intact(orthanc: OrthancServer
     assert [int(ds.InstanceNumber) for ds in retrieved] == list(range(1, 9))
     for k, ds in enumerate(retrieved):
         np.testing.assert_array_equal(ds.pixel_array, pixel_pattern(0, k, 32, 32))
+        assert ds.buffer is None  # the part's bytes are not kept beside the dataset's own copy
     assert {str(ds.SOPInstanceUID) for ds in retrieved} == {
         str(ds.SOPInstanceUID) for ds in datasets if ds.SeriesInstanceUID == dess_series
     }
