@@ -5,6 +5,8 @@ Retrievals (a series, a study's series in parallel, or chosen instances in paral
 as a stream (:mod:`app.clients.multipart`); each part becomes a :class:`pydicom.Dataset` as soon as it
 is complete, so the client never holds a series' raw bytes beside the datasets it built. JSON answers
 (QIDO-RS, metadata) are asked for gzip-compressed; DICOM bodies uncompressed unless ``compress_bulk``.
+Requests go through httpx (authentication, timeouts, retries: :mod:`app.clients.http`); the bytes move
+through aiohttp (:mod:`app.clients.transport`), which reads a series at a fraction of httpx's own CPU cost.
 
 Orthanc (the PACS of the tests) differs from the standard in two ways the client works around:
 - a percent-encoded wildcard (``*`` sent as ``%2A``) in a QIDO value matches nothing there, so
