@@ -8,7 +8,8 @@ speed-up over dicomweb-client (synchronous, requests-based: the anchor) from the
 of the per-repeat wall ratios (each pair measured at the same moment, under the same load), and the
 ratio of median CPU times:
 
-* msk-cds ``retrieve_series``: one streamed request, read through aiohttp (the client's transport);
+* msk-cds ``retrieve_series``: one streamed request, read through aiohttp (the client's transport), run
+  from synchronous code with ``run_sync`` as the CLI and the workers do;
 * the same through httpx's own HTTP/1.1 transport (the transport msk-cds used before), for attribution;
 * msk-cds one request per instance, at most ``--concurrency`` at once (one row per value given), the
   instance list taken from the series metadata fetched beforehand (untimed: the pipeline has it already,
@@ -27,7 +28,6 @@ wall times move with it; CPU times and the paired ratio move less. Run from the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import tempfile
@@ -42,7 +42,7 @@ from dicomweb_client.api import DICOMwebClient
 from dicomweb_client.session_utils import create_session_from_user_pass
 
 from app.clients.dicomweb import MULTIPART_DICOM, DicomwebClient, dataset_from_part10
-from app.clients.http import tls_context
+from app.clients.http import run_sync, tls_context
 from app.clients.multipart import iter_parts, parse_content_type
 from app.clients.transport import AiohttpTransport
 from tests.integration.servers import OrthancServer
@@ -140,7 +140,7 @@ def main() -> None:
                 async with client() as dicomweb:
                     return [str(ds.SOPInstanceUID) for ds in await dicomweb.series_metadata(study, series)]
 
-            instance_uids = asyncio.run(series_uids())
+            instance_uids = run_sync(series_uids())
 
             async def ours(httpx_transport: bool = False) -> list[pydicom.Dataset]:
                 transport = httpx.AsyncHTTPTransport(verify=tls_context()) if httpx_transport else None
@@ -152,7 +152,7 @@ def main() -> None:
                     return with_pixels(await dicomweb.retrieve_instances(study, series, instance_uids))
 
             def per_instance(concurrency: int) -> Callable[[], list[pydicom.Dataset]]:
-                return lambda: asyncio.run(ours_per_instance(concurrency))
+                return lambda: run_sync(ours_per_instance(concurrency))
 
             def anchor() -> list[pydicom.Dataset]:
                 session = create_session_from_user_pass(orthanc.user, orthanc.password)
@@ -161,8 +161,8 @@ def main() -> None:
                 )
 
             readers: dict[str, Callable[[], list[pydicom.Dataset]]] = {
-                "msk-cds retrieve_series (aiohttp transport)": lambda: asyncio.run(ours()),
-                "msk-cds retrieve_series (httpx transport)": lambda: asyncio.run(ours(httpx_transport=True)),
+                "msk-cds retrieve_series (aiohttp transport)": lambda: run_sync(ours()),
+                "msk-cds retrieve_series (httpx transport)": lambda: run_sync(ours(httpx_transport=True)),
                 **{f"msk-cds per instance, {n} at once": per_instance(n) for n in args.concurrency},
                 ANCHOR: anchor,
             }
@@ -176,7 +176,7 @@ def main() -> None:
                 ):
                     return response.headers["content-type"], [chunk async for chunk in response.aiter_bytes()]
 
-            content_type, chunks = asyncio.run(transfer())
+            content_type, chunks = run_sync(transfer())
 
             async def parse() -> list[pydicom.Dataset]:
                 boundary = parse_content_type(content_type).boundary
@@ -190,10 +190,10 @@ def main() -> None:
                 for chunk in chunks:
                     yield chunk
 
-            contents = asyncio.run(split())
+            contents = run_sync(split())
             references: dict[str, Callable[[], object]] = {
-                "  of which the transfer (read, not parsed)": lambda: asyncio.run(transfer()),
-                "  of which the parsing (multipart + pydicom)": lambda: asyncio.run(parse()),
+                "  of which the transfer (read, not parsed)": lambda: run_sync(transfer()),
+                "  of which the parsing (multipart + pydicom)": lambda: run_sync(parse()),
                 "    of which pydicom (dcmread of each part)": lambda: [
                     dataset_from_part10(content, "parse") for content in contents
                 ],
