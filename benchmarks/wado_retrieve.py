@@ -28,6 +28,7 @@ wall times move with it; CPU times and the paired ratio move less. Run from the 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import statistics
 import tempfile
@@ -102,10 +103,30 @@ def same_datasets(got: list[pydicom.Dataset], expected: list[pydicom.Dataset], n
         assert ds == other and ds.file_meta == other.file_meta, f"{name}: {ds.SOPInstanceUID} differs"
 
 
+def series_files(args: argparse.Namespace) -> tuple[list[bytes], str]:
+    """The Part 10 files of the series to retrieve, and how to describe it."""
+    if args.series_dir is None:
+        spec = StudySpec(series=(SeriesSpec("Sag 3D DESS", slices=args.slices, rows=args.size, columns=args.size),))
+        files = [part10(ds) for ds in build_study(spec)]
+        return files, f"synthetic, {args.slices} slices of {args.size}x{args.size} (16 bit)"
+    files = [path.read_bytes() for path in sorted(args.series_dir.iterdir()) if path.is_file()]
+    first = pydicom.dcmread(io.BytesIO(files[0]), stop_before_pixels=True)
+    return (
+        files,
+        f"{args.series_dir}, {len(files)} instances of {first.Rows}x{first.Columns}, {len(first)} elements each",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slices", type=int, default=160)
     parser.add_argument("--size", type=int, default=384, help="rows = columns of each slice")
+    parser.add_argument(
+        "--series-dir",
+        type=Path,
+        help="retrieve this real series (a folder of its Part 10 files) instead of the synthetic one, e.g. the "
+        "real GE DESS echo the tests unpack: ~/.cache/mskcds-test-data/dess/DESS/01",
+    )
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument(
         "--concurrency",
@@ -120,10 +141,11 @@ def main() -> None:
         try:
             assert orthanc.process is not None
             server_pid = orthanc.process.pid
-            spec = StudySpec(series=(SeriesSpec("Sag 3D DESS", slices=args.slices, rows=args.size, columns=args.size),))
-            datasets = build_study(spec)
-            orthanc.upload([part10(ds) for ds in datasets])
-            study, series = spec.study_instance_uid, str(datasets[0].SeriesInstanceUID)
+            files, description = series_files(args)
+            orthanc.upload(files)
+            datasets = [pydicom.dcmread(io.BytesIO(data)) for data in files]
+            study, series = str(datasets[0].StudyInstanceUID), str(datasets[0].SeriesInstanceUID)
+            assert {str(ds.SeriesInstanceUID) for ds in datasets} == {series}, "--series-dir: one series only"
             series_url = f"{orthanc.dicomweb_url}/studies/{study}/series/{series}"
             megabytes = sum(len(ds.PixelData) for ds in datasets) / 1e6
             settings = httpx.get(f"{orthanc.url}/system", auth=orthanc.auth).json()
@@ -214,7 +236,7 @@ def main() -> None:
         finally:
             orthanc.stop()
 
-    print(f"series: {args.slices} slices of {args.size}x{args.size} (16 bit), {megabytes:.1f} MB of pixels")
+    print(f"series: {description}, {megabytes:.1f} MB of pixels")
     print(
         f"Orthanc {settings.get('Version')} + DICOMweb plugin on loopback, HTTP settings left at Orthanc's defaults "
         "(KeepAlive true, TcpNoDelay true, HttpThreadsCount 50); pixel data asked for uncompressed by every reader"
