@@ -5,8 +5,8 @@ below) on a free loopback port, stores one synthetic MR series (160 slices of 38
 16 bit), then runs the readers ``--repeats`` times, interleaved (the order rotates every repeat), and
 prints each one's median wall time, its own CPU time and Orthanc's CPU time (from /proc), and its
 speed-up over dicomweb-client (synchronous, requests-based: the anchor) from the same run: the median
-of the per-repeat wall ratios (each pair measured at the same moment, under the same load), and the
-ratio of median CPU times:
+of the per-repeat wall ratios ("paired": each pair measured at the same moment, under the same load),
+the ratio of the median wall times, and the ratio of the median CPU times:
 
 * msk-cds ``retrieve_series``: one streamed request, read through aiohttp (the client's transport), run
   from synchronous code with ``run_sync`` as the CLI and the workers do;
@@ -76,12 +76,14 @@ class Samples:
         return result
 
     def line(self, name: str, anchor: Samples | None) -> str:
-        """Medians; speed-ups over the anchor: wall paired by repeat (same moment, same load), then CPU."""
+        """Medians; speed-ups over the anchor: the median of the per-repeat wall ratios (each pair measured
+        at the same moment, under the same load), the ratio of the median walls, the ratio of the median CPUs."""
         wall, cpu = statistics.median(self.wall), statistics.median(self.client_cpu)
-        speed_up = "       -        "
+        speed_up = " " * 11 + "-" + " " * 11
         if anchor is not None:
             paired = statistics.median(a / b for a, b in zip(anchor.wall, self.wall, strict=True))
-            speed_up = f"{paired:5.2f}x / {statistics.median(anchor.client_cpu) / cpu:5.2f}x"
+            of_medians = statistics.median(anchor.wall) / wall
+            speed_up = f"{paired:4.2f}x / {of_medians:4.2f}x / {statistics.median(anchor.client_cpu) / cpu:4.2f}x"
         return (
             f"{name:44s} {wall:6.3f} s  {cpu:6.3f} s  {statistics.median(self.server_cpu):6.3f} s  {speed_up}"
             f"   {min(self.wall):.3f}-{max(self.wall):.3f} s"
@@ -245,7 +247,7 @@ def main() -> None:
     print(f"load average (1 min) before / after the runs: {load_before[0]:.1f} / {load_after[0]:.1f}, {cpus} CPUs")
     print(
         f"{'medians of ' + str(args.repeats) + ' interleaved repeats':44s} {'wall':>8s}  {'our CPU':>8s}  "
-        f"{'Orthanc':>8s}  speed-up: wall / CPU  wall range"
+        f"{'Orthanc':>8s}  speed-up: paired / wall / CPU  wall range"
     )
     for name, sample in samples.items():
         print(sample.line(name, samples[ANCHOR] if name in readers and name != ANCHOR else None))
