@@ -173,8 +173,8 @@ def run_sync(main: Coroutine[Any, Any, T]) -> T:
 
     On Python 3.11, asyncio.run formats the main task's repr, result included, twice as it restores
     the SIGINT handler (python/cpython#112559): for a retrieved series that pretty-prints six whole
-    datasets (~7 ms for the benchmark's minimal headers, more for a scanner's). Here the result leaves
-    the task through a list, so the task's own result is None.
+    datasets, every element of them. Here the result leaves the task through a list, so the task's own
+    result is None.
     """
     result: list[T] = []
 
