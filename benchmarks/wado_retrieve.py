@@ -18,9 +18,10 @@ the ratio of the median wall times, and the ratio of the median CPU times:
 
 Every run's datasets must equal dicomweb-client's, element by element (pixel data included, file meta
 too; checked outside the timing). Reference rows split msk-cds's time: the body's transfer alone (read,
-not parsed), the parsing alone (multipart and pydicom, from bytes in memory), and of that pydicom alone
-(``dcmread`` of each part's bytes). The load average is printed before and after: on a shared machine
-wall times move with it; CPU times and the paired ratio move less. Run from the repository root:
+not parsed; also through httpx's own transport), the parsing alone (multipart and pydicom, from bytes in
+memory), and of that pydicom alone (``dcmread`` of each part's bytes). The load average is printed
+before and after: on a shared machine wall times move with it; CPU times and the paired ratio move
+less. Run from the repository root:
 
     PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/wado_retrieve.py [--repeats 15] [--concurrency 1,8,32]
 """
@@ -192,8 +193,12 @@ def main() -> None:
             }
 
             # References that split msk-cds's time: the transfer alone, the parsing alone.
-            async def transfer() -> tuple[str, list[bytes]]:
-                transport = AiohttpTransport(max_connections=1, tls=tls_context())
+            async def transfer(httpx_transport: bool = False) -> tuple[str, list[bytes]]:
+                transport: httpx.AsyncBaseTransport = (
+                    httpx.AsyncHTTPTransport(verify=tls_context())
+                    if httpx_transport
+                    else AiohttpTransport(max_connections=1, tls=tls_context())
+                )
                 async with (
                     httpx.AsyncClient(auth=orthanc.auth, transport=transport) as http,
                     http.stream("GET", series_url, headers={"Accept": MULTIPART_DICOM}) as response,
@@ -217,6 +222,7 @@ def main() -> None:
             contents = run_sync(split())
             references: dict[str, Callable[[], object]] = {
                 "  of which the transfer (read, not parsed)": lambda: run_sync(transfer()),
+                "  the same transfer, httpx's own transport": lambda: run_sync(transfer(httpx_transport=True)),
                 "  of which the parsing (multipart + pydicom)": lambda: run_sync(parse()),
                 "    of which pydicom (dcmread of each part)": lambda: [
                     dataset_from_part10(content, "parse") for content in contents
