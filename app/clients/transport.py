@@ -1,9 +1,9 @@
 """An httpx transport that moves the bytes with aiohttp: httpx's API, aiohttp's speed on large bodies.
 
-Why: reading a 47 MB WADO-RS series, httpx's own HTTP/1.1 stack (h11 + anyio) cost ~0.15 s of CPU,
-mostly per 64 KiB read (each read pauses and resumes the socket and passes through h11's buffer),
-where aiohttp (llhttp in C, a continuously read socket) cost ~0.02 s (docs/integration.md, "The
-WADO-RS benchmark"). The clients keep using :class:`httpx.AsyncClient` and :func:`app.clients.http.request`
+Why: reading a 47 MB WADO-RS series cost ~0.1 s of CPU through httpx's own HTTP/1.1 stack (h11 +
+anyio: every 64 KiB read resumes and pauses the socket and passes through h11's buffer) and ~0.03 s
+through aiohttp (llhttp in C, a socket read as data arrives): docs/integration.md, "The WADO-RS
+benchmark". The clients keep using :class:`httpx.AsyncClient` and :func:`app.clients.http.request`
 unchanged: authentication, redirects (not followed), content decoding and the retry and error mapping
 stay httpx's and ours; this transport only sends the request httpx built and hands back the raw answer.
 
