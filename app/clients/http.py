@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -166,3 +166,20 @@ async def request(
         log.warning("upstream.attempt_failed", what=what, attempt=attempt + 1, error=type(last).__name__)
     assert last is not None
     raise last
+
+
+def run_sync(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` for synchronous callers (CLI, workers), without formatting its result.
+
+    On Python 3.11, asyncio.run formats the main task's repr, result included, twice as it restores
+    the SIGINT handler (python/cpython#112559): for a retrieved series that pretty-prints six whole
+    datasets, every element of them. Here the result leaves the task through a list, so the task's own
+    result is None.
+    """
+    result: list[T] = []
+
+    async def keep_result_out_of_the_task() -> None:
+        result.append(await main)
+
+    asyncio.run(keep_result_out_of_the_task())
+    return result[0]

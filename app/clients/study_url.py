@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pydicom
 
 from app.clients.dicomweb import DicomwebClient
+from app.clients.http import run_sync
 from app.settings import Settings, get_settings
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -65,9 +66,9 @@ def open_study_url(
     url: str, settings: Settings | None = None, *, series_instance_uids: Sequence[str] | None = None
 ) -> list[pydicom.Dataset]:
     """Synchronous :func:`fetch_study`, for the CLI and the (synchronous) pipeline workers."""
-    return asyncio.run(fetch_study(url, settings, series_instance_uids=series_instance_uids))
+    return run_sync(fetch_study(url, settings, series_instance_uids=series_instance_uids))
 
 
 def open_study_metadata(url: str, settings: Settings | None = None) -> list[pydicom.Dataset]:
     """Synchronous :func:`fetch_study_metadata`."""
-    return asyncio.run(fetch_study_metadata(url, settings))
+    return run_sync(fetch_study_metadata(url, settings))

@@ -66,3 +66,38 @@ def test_content_type_must_be_multipart_related_with_a_boundary() -> None:
     assert str(caught.value) == (
         "multipart/related answer without a boundary: Content-Type 'multipart/related; type=\"application/dicom\"'"
     )
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 64])
+async def test_a_part_cut_short_of_its_content_length_is_truncated(chunk_size: int) -> None:
+    body = b"--XyZ\r\nContent-Length: 10\r\n\r\nonly six\r\n--XyZ--\r\n"
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await parts(body[: body.index(b"six")], chunk_size)
+    assert str(caught.value) == "multipart body truncated in a part's content (no close delimiter --XyZ--)"
+
+
+async def test_a_content_length_that_does_not_end_at_the_boundary_is_refused() -> None:
+    body = b"--XyZ\r\nContent-Length: 4\r\n\r\nfirst\r\n--XyZ--\r\n"
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await parts(body, 5)
+    assert str(caught.value) == (
+        "multipart part's content does not end at a boundary after its Content-Length (4 bytes)"
+    )
+
+
+async def test_an_invalid_content_length_is_refused() -> None:
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await parts(b"--XyZ\r\nContent-Length: -3\r\n\r\nabc\r\n--XyZ--\r\n", 7)
+    assert str(caught.value) == "multipart part with an invalid Content-Length '-3'"
+
+
+@pytest.mark.parametrize("chunk_size", [1000, 65_536, 300_000])
+async def test_large_parts_with_and_without_content_length_arrive_intact(chunk_size: int) -> None:
+    """Parts larger than a chunk, ending anywhere in one: each content exactly as sent."""
+    contents = [bytes([k]) * (250_000 + 7919 * k) for k in range(5)]
+    body = b"".join(
+        b"--XyZ\r\n" + (f"Content-Length: {len(c)}\r\n".encode() if k % 2 else b"") + b"\r\n" + c + b"\r\n"
+        for k, c in enumerate(contents)
+    )
+    found = await parts(body + b"--XyZ--\r\n", chunk_size)
+    assert [p.content for p in found] == contents

@@ -1,9 +1,10 @@
 """A small fault-injecting HTTP proxy in front of a real server, for faults it cannot produce on demand.
 
-Orthanc answers correctly; to see the client handle a 503 followed by recovery, or a multipart body
-cut off in the middle, this proxy forwards each request to the real server and applies the next fault
-of its plan to the answer. Everything it does is counted, so tests can assert how often the client
-retried. It listens on a free loopback port and is stopped by the test that started it.
+Orthanc answers correctly; to see the client handle a 503 followed by recovery, or a body cut off in
+the middle (``truncate``: no length announced, the close ends it; ``cut``: shorter than its Content-Length),
+this proxy forwards each request to the real server and applies the next fault of its plan to the answer.
+Everything it does is counted, so tests can assert how often the client retried. It listens on a free
+loopback port and is stopped by the test that started it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 
 import httpx
 
-Fault = Literal["pass", "503", "truncate"]
+Fault = Literal["pass", "503", "truncate", "cut"]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 
 
@@ -28,6 +29,7 @@ class FaultProxy:
         self.target = target.rstrip("/")
         self.plan: deque[Fault] = deque(plan)
         self.requests: list[tuple[str, str, Fault]] = []
+        self.connections: set[tuple[str, int]] = set()  # client addresses: one per TCP connection
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -36,10 +38,11 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def _next_fault(self, method: str, path: str) -> Fault:
+    def _next_fault(self, method: str, path: str, client: tuple[str, int]) -> Fault:
         with self._lock:
             fault = self.plan.popleft() if self.plan else "pass"
             self.requests.append((method, path, fault))
+            self.connections.add(client)
             return fault
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -52,7 +55,7 @@ class FaultProxy:
                 return
 
             def _forward(self) -> None:
-                fault = proxy._next_fault(self.command, self.path)
+                fault = proxy._next_fault(self.command, self.path, self.client_address)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if fault == "503":
@@ -76,6 +79,11 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 self.send_header("Content-Length", str(len(content)))
+                if fault == "cut":  # the whole length announced, half of it sent, then the connection closed
+                    self.end_headers()
+                    self.wfile.write(content[: len(content) // 2])
+                    self.close_connection = True
+                    return
                 self.end_headers()
                 self.wfile.write(content)
 

@@ -12,6 +12,8 @@ from pydicom.uid import generate_uid
 
 from app.clients.dicomweb import DicomwebClient
 from app.clients.errors import UpstreamAuthError, UpstreamNotFound
+from app.clients.http import tls_context
+from app.clients.transport import AiohttpTransport
 from tests.integration.servers import OrthancServer
 from tests.integration.synthetic import SeriesSpec, StudySpec, build_study, pixel_pattern
 
@@ -86,6 +88,7 @@ async def test_retrieve_series_returns_every_pixel_intact(orthanc: OrthancServer
     assert [int(ds.InstanceNumber) for ds in retrieved] == list(range(1, 9))
     for k, ds in enumerate(retrieved):
         np.testing.assert_array_equal(ds.pixel_array, pixel_pattern(0, k, 32, 32))
+        assert ds.buffer is None  # the part's bytes are not kept beside the dataset's own copy
     assert {str(ds.SOPInstanceUID) for ds in retrieved} == {
         str(ds.SOPInstanceUID) for ds in datasets if ds.SeriesInstanceUID == dess_series
     }
@@ -102,11 +105,11 @@ async def test_retrieve_chosen_instances_concurrently(orthanc: OrthancServer, kn
     np.testing.assert_array_equal(retrieved[2].pixel_array, pixel_pattern(0, 5, 32, 32))
 
 
-class RecordingTransport(httpx.AsyncHTTPTransport):
-    """The real transport, noting each request's Accept-Encoding and the answer's Content-Encoding."""
+class RecordingTransport(AiohttpTransport):
+    """The client's own transport, noting each request's Accept-Encoding and the answer's Content-Encoding."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(max_connections=2, tls=tls_context())
         self.seen: list[tuple[str, str | None, str | None]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
