@@ -140,7 +140,7 @@ def _series_number(ds: Dataset) -> int | None:
         return None
 
 
-def _build(points: list[_TimePoint]) -> Acquisition:
+def _build(points: list[_TimePoint], pixels: bool) -> Acquisition:
     points = sorted(points, key=lambda p: (p.time_ms, p.echo_number or 0))
     first = points[0].images[0].ds
     what = _describe(first)
@@ -158,7 +158,12 @@ def _build(points: list[_TimePoint]) -> Acquisition:
                 f"{what}: the volume at {point.time_ms:g} ms does not cover the same slices as the one at "
                 f"{points[0].time_ms:g} ms ({point.images[0].origin})"
             )
-    array = np.stack([np.stack([_pixels(p.images[i]) for i in s.order]) for p, s in zip(points, stacks, strict=True)])
+    shape = (len(points), len(stacks[0].order), int(first.Rows), int(first.Columns))
+    if pixels:
+        volumes = [np.stack([_pixels(p.images[i]) for i in s.order]) for p, s in zip(points, stacks, strict=True)]
+        array = np.stack(volumes)
+    else:  # headers only: a read-only zero array of the right shape that occupies no memory
+        array = np.broadcast_to(np.float32(0), shape)
     headers = tuple(tuple(_header(p.images[i].ds) for i in s.order) for p, s in zip(points, stacks, strict=True))
     echoes = EchoSeries(array, stacks[0].affine, tuple(times))
     _, _, normal = directions(first)
@@ -181,15 +186,18 @@ def _build(points: list[_TimePoint]) -> Acquisition:
     )
 
 
-def load_acquisitions(source: Source) -> list[Acquisition]:
+def load_acquisitions(source: Source, *, pixels: bool = True) -> list[Acquisition]:
     """Acquisitions from a folder (searched recursively), a list of files, or in-memory datasets.
+
+    ``pixels=False`` builds them from headers alone (e.g. DICOMweb series metadata) so that
+    :func:`~app.imaging.select_series` can choose what to download; their arrays are zeros.
 
     Raises:
         LoaderError: naming the problem and the files, for input that would give a wrong volume:
             mixed orientations or sizes in a series, missing or duplicated slices, non-MR images,
             undecodable pixel data, damaged files, or no images at all.
     """
-    images = read_images(source)
+    images = read_images(source, require_pixels=pixels)
     by_series: dict[str, list[Image]] = defaultdict(list)
     for image in images:
         by_series[str(image.ds.get("SeriesInstanceUID", image.origin))].append(image)
@@ -202,5 +210,5 @@ def load_acquisitions(source: Source) -> list[Acquisition]:
         points = _time_points(series_uid, members)
         key = (exam, number if number is not None else series_uid, _geometry_key(points[0].images))
         groups[key].extend(points)
-    acquisitions = [_build(points) for points in groups.values()]
+    acquisitions = [_build(points, pixels) for points in groups.values()]
     return sorted(acquisitions, key=lambda a: (a.series_number or 0, a.series_instance_uids))

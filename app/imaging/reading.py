@@ -88,20 +88,21 @@ def _datasets(source: Source) -> tuple[list[tuple[Dataset, str]], int]:
     raise LoaderError("give a folder, a list of files or a list of pydicom Datasets, not a mixture")
 
 
-def _is_image(ds: Dataset, origin: str) -> bool:
+def _is_image(ds: Dataset, origin: str, require_pixels: bool) -> bool:
     """An acquired image: an image storage SOP class (secondary captures are screenshots) with pixel data.
 
-    An image instance without pixel data is refused: it is a truncated file or a bare header.
+    An image instance without pixel data is refused (a truncated file or a bare header), unless the caller
+    asked for headers only (``require_pixels=False``: DICOMweb metadata, to choose series before download).
     """
     name = UID(str(ds.get("SOPClassUID", ""))).name or ""
     if "Image Storage" not in name or "Secondary Capture" in name:
         return False
-    if "PixelData" not in ds:
+    if require_pixels and "PixelData" not in ds:
         raise LoaderError(f"{origin}: {name} instance without pixel data (truncated file or header only?)")
     return True
 
 
-def read_images(source: Source) -> list[Image]:
+def read_images(source: Source, *, require_pixels: bool = True) -> list[Image]:
     """The MR images of ``source``, after setting aside and refusing what the module docstring lists."""
     datasets, skipped_files = _datasets(source)
     if skipped_files:
@@ -110,7 +111,7 @@ def read_images(source: Source) -> list[Image]:
     localizers = 0
     images: list[Image] = []
     for ds, origin in datasets:
-        if not _is_image(ds, origin):
+        if not _is_image(ds, origin, require_pixels):
             non_images[UID(str(ds.get("SOPClassUID", "unknown"))).name or "unknown SOP class"] += 1
         elif "LOCALIZER" in [str(v).upper() for v in ds.get("ImageType", [])]:
             localizers += 1

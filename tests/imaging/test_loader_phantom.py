@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, MRImageStorage, RLELossless
 
-from app.imaging import load_acquisitions, select_series
+from app.imaging import LoaderError, load_acquisitions, select_series
 from app.imaging.phantom import PhantomTruth
 
 ISSUE_ATTRIBUTES = (
@@ -79,6 +79,26 @@ def test_in_memory_datasets_give_the_same_acquisitions_as_files(phantom_dir, pha
         np.testing.assert_array_equal(a.echoes.affine, b.echoes.affine)
         assert a.echoes.times_ms == b.echoes.times_ms and a.role == b.role
     assert all("PixelData" in ds for ds in datasets)  # the caller's datasets are left untouched
+
+
+def test_headers_alone_choose_the_same_series_without_pixel_memory(phantom_dir, phantom_factory) -> None:
+    """As DICOMweb series metadata arrives: no PixelData; selection must still pick what to download."""
+    headers = []
+    for ds in phantom_factory.phantom().datasets():
+        header = pydicom.Dataset({tag: element for tag, element in ds.items() if tag != 0x7FE00010})
+        headers.append(header)
+    planned = load_acquisitions(headers, pixels=False)
+    loaded = load_acquisitions(phantom_dir)
+    assert [(a.series_instance_uids, a.role, a.echoes.array.shape) for a in planned] == [
+        (a.series_instance_uids, a.role, a.echoes.array.shape) for a in loaded
+    ]
+    for a, b in zip(planned, loaded, strict=True):
+        np.testing.assert_array_equal(a.echoes.affine, b.echoes.affine)
+        assert a.echoes.array.base is not None and a.echoes.array.base.nbytes == 4  # one float32 behind it
+    chosen = select_series(planned)
+    assert chosen.morphology.series_instance_uids == select_series(loaded).morphology.series_instance_uids
+    with pytest.raises(LoaderError, match="instance without pixel data"):
+        load_acquisitions(headers)
 
 
 def test_written_files_are_part10_mr_images_with_the_attributes_selection_needs(phantom_dir) -> None:
