@@ -1,0 +1,105 @@
+"""Grid geometry shared by the measurement modules: crops, physical smoothing widths, resampling.
+
+Every measurement works in patient millimetres (RAS) through the volume's affine, so the same code is
+exact for sagittal, coronal and oblique acquisitions and for anisotropic voxels. The array axes must
+be orthogonal in space (true for every DICOM acquisition and for NIfTI files written from them); a
+sheared affine is refused rather than measured wrongly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from schemas.volume import Volume
+
+#: Largest |cos| between two array axes that still counts as orthogonal (about 0.06 degrees).
+_ORTHOGONALITY_TOLERANCE = 1e-3
+
+
+def check_orthogonal(volume: Volume) -> None:
+    """Refuse grids whose axes are not perpendicular in space (sheared affines).
+
+    Raises:
+        ValueError: naming the angle between the worst pair of axes.
+    """
+    directions = volume.direction
+    cosines = np.abs(directions.T @ directions - np.eye(3))
+    worst = float(cosines.max())
+    if worst > _ORTHOGONALITY_TOLERANCE:
+        angle = np.degrees(np.arccos(min(worst, 1.0)))
+        raise ValueError(
+            f"the label map's voxel axes are not perpendicular (two axes meet at {angle:.2f} degrees); "
+            "resample it onto an orthogonal grid first"
+        )
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangular crop of a grid: ``start`` (inclusive) and ``stop`` (exclusive) per axis."""
+
+    start: tuple[int, int, int]
+    stop: tuple[int, int, int]
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        return tuple(slice(a, b) for a, b in zip(self.start, self.stop, strict=True))  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(b - a for a, b in zip(self.start, self.stop, strict=True))  # type: ignore[return-value]
+
+
+def bounding_box(mask: NDArray[np.bool_], margin_voxels: NDArray[np.integer] | tuple[int, ...]) -> Box | None:
+    """The box around ``mask``'s true voxels grown by ``margin_voxels`` per axis, or None if empty."""
+    if not mask.any():
+        return None
+    start, stop = [], []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        present = np.flatnonzero(mask.any(axis=other))
+        margin = int(margin_voxels[axis])
+        start.append(max(int(present[0]) - margin, 0))
+        stop.append(min(int(present[-1]) + 1 + margin, mask.shape[axis]))
+    return Box(tuple(start), tuple(stop))  # type: ignore[arg-type]
+
+
+def crop_affine(affine: NDArray[np.float64], box: Box) -> NDArray[np.float64]:
+    """The affine of the sub-grid that starts at ``box.start``."""
+    shifted = affine.copy()
+    shifted[:3, 3] = affine[:3, :3] @ np.asarray(box.start, dtype=np.float64) + affine[:3, 3]
+    return shifted
+
+
+def voxels_for_mm(volume: Volume, mm: float) -> NDArray[np.int64]:
+    """How many voxels along each axis cover at least ``mm`` millimetres."""
+    return np.ceil(mm / np.asarray(volume.spacing_mm)).astype(np.int64)
+
+
+def linear(points: NDArray, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``points @ matrix.T`` for an ``(n, 3)`` array (einsum: numpy's matmul is slow for tall, thin arrays)."""
+    return np.einsum("ij,kj->ik", np.asarray(points, dtype=np.float64), matrix)
+
+
+def to_world(affine: NDArray[np.float64], ijk: NDArray) -> NDArray[np.float64]:
+    """RAS mm positions of (continuous) voxel indices ``ijk`` of shape ``(n, 3)``."""
+    return linear(ijk, affine[:3, :3]) + affine[:3, 3]
+
+
+def resample_nearest(labels: Volume, target_affine: NDArray[np.float64], target_shape: tuple[int, ...]) -> Volume:
+    """``labels`` on another grid: each target voxel takes the label at its centre (nearest neighbour).
+
+    Both grids are related through patient coordinates only (their affines), so a label map drawn on the
+    morphology series lands correctly on a T2 series of another orientation, resolution or field of view.
+    Target voxels whose centre falls outside the label map get 0 (background).
+    """
+    mapping = np.linalg.inv(labels.affine) @ np.asarray(target_affine, dtype=np.float64)
+    grid = np.indices(target_shape[:3], dtype=np.float32).reshape(3, -1)
+    source = np.einsum("ij,jn->in", mapping[:3, :3].astype(np.float32), grid) + mapping[:3, 3:4].astype(np.float32)
+    source = np.rint(source).astype(np.int64)
+    inside = np.all((source >= 0) & (source < np.asarray(labels.shape)[:, None]), axis=0)
+    out = np.zeros(grid.shape[1], dtype=labels.array.dtype)
+    out[inside] = labels.array[source[0, inside], source[1, inside], source[2, inside]]
+    return Volume(out.reshape(target_shape[:3]), np.asarray(target_affine, dtype=np.float64))
