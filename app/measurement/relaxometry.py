@@ -9,7 +9,8 @@ How it is fitted, for all voxels at once (numpy, no per-voxel Python loop):
    grows with ``T`` and with later echoes). Rather than dropping late echoes (which wastes data and
    selects on noisy values), the fit uses the exact second moment of the Rician distribution,
    ``E[M^2] = S^2 + 2 sigma^2``: it fits ``M^2`` with ``S0^2 exp(-2t/T) + 2 sigma^2``, which is unbiased in
-   expectation at any SNR. ``sigma`` is measured from the image background (:func:`estimate_noise_sigma`).
+   expectation at any SNR. ``sigma`` is measured from the image background (:func:`estimate_noise_sigma`),
+   else from the tissue's own fit residuals (:func:`residual_noise_sigma`).
 2. **Start.** A log-linear fit of the noise-corrected magnitudes, weighted by signal^2 (the variance of
    ``log M`` is ``sigma^2 / M^2``), gives ``S0`` and ``T`` in closed form.
 3. **Refinement.** Levenberg-Marquardt on the squared-magnitude model, each step solving every voxel's
@@ -26,16 +27,25 @@ How it is fitted, for all voxels at once (numpy, no per-voxel Python loop):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from schemas.volume import EchoSeries, Volume
+
+#: Where a fit's noise level came from: passed in, the image background, the tissue's fit residuals, or
+#: nowhere (no background, two time points: no correction).
+NoiseSource = Literal["given", "background", "residuals", "none"]
 
 #: Physiological range (ms) of cartilage relaxation times; outside it a fit is not a cartilage value.
 T2_RANGE_MS = (1.0, 100.0)
 T1RHO_RANGE_MS = (1.0, 150.0)
+#: Fewest background voxels from which the noise level is estimated.
+_MIN_BACKGROUND_VOXELS = 1000
+#: E[M^2 | M < 3 sigma] / sigma^2 for Rayleigh-distributed M.
+_TRUNCATED_RAYLEIGH_SECOND_MOMENT = 2 * (1 - 5.5 * np.exp(-4.5)) / (1 - np.exp(-4.5))
 #: Levenberg-Marquardt iterations (converges in 3-5 from the log-linear start).
 _ITERATIONS = 8
 #: Residual RMS above this multiple of the noise marks a poor fit.
@@ -52,7 +62,8 @@ class FitReport:
     n_poor_fit: int  # excluded: an exponential does not describe them
     n_below_range: int  # excluded and clipped: below the physiological range
     n_above_range: int  # excluded and clipped: above the physiological range
-    noise_sigma: float  # background noise level used by the fit
+    noise_sigma: float  # noise level the fit corrected for
+    noise_source: NoiseSource  # where it came from
 
     @property
     def n_valid(self) -> int:
@@ -75,25 +86,43 @@ class ExponentialFit:
     residual_rms: NDArray[np.float64]  # RMS of magnitude residuals
 
 
-def estimate_noise_sigma(series: EchoSeries) -> float:
-    """Noise standard deviation from the background of the first volume (Rayleigh-distributed there).
+def estimate_noise_sigma(series: EchoSeries) -> float | None:
+    """Noise standard deviation from the image background, or None when no clean background is found.
 
     Background voxels of a magnitude image follow a Rayleigh distribution whose mode is ``sigma``. The
-    mode is found in the histogram of the darkest half of the non-zero voxels (scanners often set the
-    region outside the body exactly to 0; those voxels carry no noise information). Returns 0 when the
-    image has no noisy background (e.g. noise-free synthetic data).
+    mode is located in the histogram of the darkest half of the non-zero voxels of the first volume
+    (scanners often set the region outside the body exactly to 0; those voxels carry no noise), and
+    confirmed by the second moment of the voxels below three times the mode, which for Rayleigh noise
+    is ``1.899 sigma^2`` (the truncated ``2 sigma^2``). If the two estimates disagree by more than
+    15 %, the dark voxels are not background noise and None is returned.
     """
     values = series.array[0].astype(np.float64).ravel()
     values = values[values > 0]
-    if len(values) < 1000:
-        return 0.0
+    if len(values) < _MIN_BACKGROUND_VOXELS:
+        return None
     dark = values[values <= np.median(values)]
     counts, edges = np.histogram(dark, bins=200)
-    smoothed = ndimage.uniform_filter1d(counts.astype(np.float64), 5)
-    peak = int(np.argmax(smoothed))
-    if peak == 0 and counts[0] > 0 and edges[1] > 0 and dark.min() == dark.max():
-        return 0.0
-    return float((edges[peak] + edges[peak + 1]) / 2)
+    peak = int(np.argmax(ndimage.uniform_filter1d(counts.astype(np.float64), 5)))
+    mode = float((edges[peak] + edges[peak + 1]) / 2)
+    background = values[values < 3 * mode]
+    if len(background) < _MIN_BACKGROUND_VOXELS:
+        return None
+    moment = float(np.sqrt(np.mean(background**2) / _TRUNCATED_RAYLEIGH_SECOND_MOMENT))
+    return moment if abs(moment / mode - 1) <= 0.15 else None
+
+
+def residual_noise_sigma(fit: ExponentialFit, n_times: int) -> float | None:
+    """Noise standard deviation from the fit residuals of the tissue itself (robust median), if it has any.
+
+    With ``k = n_times - 2`` degrees of freedom, ``n_times * RMS^2 / sigma^2`` follows a chi-square
+    distribution with ``k`` degrees of freedom; its median, not its mean, is used so that voxels the
+    model does not describe (partial volume) cannot inflate the estimate.
+    """
+    dof = n_times - 2
+    if dof < 1 or not len(fit.residual_rms):
+        return None
+    median = float(np.median(n_times * fit.residual_rms**2 / dof))
+    return float(np.sqrt(median / (stats.chi2.median(dof) / dof)))
 
 
 def fit_monoexponential(
@@ -158,8 +187,18 @@ def relaxation_map(
     """Fit every voxel of ``mask`` (on the series' grid) and sort out the ones that cannot count."""
     if mask.shape != series.array.shape[1:]:
         raise ValueError(f"mask shape {mask.shape} does not match the echo series grid {series.array.shape[1:]}")
-    sigma = estimate_noise_sigma(series) if noise_sigma is None else noise_sigma
     signal = series.array[:, mask].T
+    source: NoiseSource = "given"
+    sigma = noise_sigma
+    if sigma is None:
+        sigma, source = estimate_noise_sigma(series), "background"
+    if sigma is None:
+        sigma, source = (
+            residual_noise_sigma(fit_monoexponential(signal, series.times_ms), len(series.times_ms)),
+            "residuals",
+        )
+    if sigma is None:
+        sigma, source = 0.0, "none"
     fit = fit_monoexponential(signal, series.times_ms, sigma)
     if sigma > 0:
         poor = fit.residual_rms > POOR_FIT_NOISE_MULTIPLE * sigma
@@ -172,7 +211,7 @@ def relaxation_map(
     values[mask] = np.clip(fit.time_constant_ms, low, high)
     valid = np.zeros(mask.shape, dtype=bool)
     valid[mask] = ~(poor | below | above)
-    report = FitReport(int(mask.sum()), int(poor.sum()), int(below.sum()), int(above.sum()), float(sigma))
+    report = FitReport(int(mask.sum()), int(poor.sum()), int(below.sum()), int(above.sum()), float(sigma), source)
     return RelaxationMap(Volume(values, series.affine), valid, report)
 
 

@@ -86,3 +86,66 @@ def ray_to_sphere(points: NDArray, normals: NDArray, centre: NDArray, radius: fl
     b = np.einsum("ij,ij->i", offset, normals)
     c = np.einsum("ij,ij->i", offset, offset) - radius**2
     return -b + np.sqrt(b * b - c)
+
+
+def capsule_distance(xyz: NDArray, start, end, radius: float) -> NDArray[np.float64]:
+    """Signed distance to the capsule of ``radius`` around the segment ``start``-``end``."""
+    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    axis = end - start
+    t = np.clip((xyz - start) @ axis / (axis @ axis), 0.0, 1.0)
+    return np.linalg.norm(xyz - start - t[..., None] * axis, axis=-1) - radius
+
+
+def box_distance(xyz: NDArray, low, high) -> NDArray[np.float64]:
+    """Signed distance to an axis-aligned box (exact outside)."""
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    centre, half = (low + high) / 2, (high - low) / 2
+    q = np.abs(xyz - centre) - half
+    return np.linalg.norm(np.maximum(q, 0.0), axis=-1) + np.minimum(q.max(axis=-1), 0.0)
+
+
+#: The toy knee (right knee in RAS: medial is -x). Every number the tests check comes from here.
+TOY = {
+    "condyle_x": 20.0,  # condyle axes at x = -20 (medial) and +20 (lateral)
+    "condyle_radius": 12.0,
+    "condyle_y": (-10.0, 15.0),  # condyle axis from y = -10 to 15: posterior ends at y = -22
+    "notch_anterior_y": 12.0,  # the anterior block (trochlea) starts here
+    "cartilage_mm": 2.0,
+    "plateau_z": -16.0,  # top of the tibia
+    "tibia_half_width": 35.0,
+    "medial_meniscus_outer_x": 40.0,  # |x| of the medial meniscus' outer edge: 5 mm beyond the plateau
+    "lateral_meniscus_outer_x": 33.0,  # 2 mm inside the plateau's edge
+    "meniscus_height": 3.5,
+}
+
+
+def toy_knee(affine: NDArray[np.float64], shape: tuple[int, ...], side: str = "right") -> Volume:
+    """A blocky knee with exactly known landmarks (see :data:`TOY`); ``side="left"`` mirrors it in x."""
+    xyz = voxel_centres(affine, shape)
+    if side == "left":
+        xyz = xyz * np.array([-1.0, 1.0, 1.0])
+    cx, r, (y0, y1) = TOY["condyle_x"], TOY["condyle_radius"], TOY["condyle_y"]
+    femur = np.minimum.reduce(
+        [
+            capsule_distance(xyz, (-cx, y0, 0.0), (-cx, y1, 0.0), r),
+            capsule_distance(xyz, (cx, y0, 3.0), (cx, y1, 3.0), r),
+            box_distance(xyz, (-30, TOY["notch_anterior_y"], -4), (30, 30, 40)),  # trochlea
+            box_distance(xyz, (-15, -10, 10), (15, 30, 60)),  # shaft; its underside is the notch roof
+        ]
+    )
+    half, top = TOY["tibia_half_width"], TOY["plateau_z"]
+    tibia = box_distance(xyz, (-half, -25, -60), (half, 25, top))
+    t = TOY["cartilage_mm"]
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    labels = np.zeros(shape, dtype=np.int16)
+    not_in_notch = (np.abs(x) > 8) | (y > TOY["notch_anterior_y"] + t)
+    labels[(femur > 0) & (femur < t) & (z < 6) & (np.abs(x) < 32) & not_in_notch] = Label.FEMORAL_CARTILAGE
+    plate = (tibia > 0) & (z < top + t) & (np.abs(y) < 20)
+    labels[plate & (x < -6) & (x > -32)] = Label.MEDIAL_TIBIAL_CARTILAGE
+    labels[plate & (x > 6) & (x < 32)] = Label.LATERAL_TIBIAL_CARTILAGE
+    meniscus = (np.abs(y) < 5) & (z > top + t) & (z < top + t + TOY["meniscus_height"])
+    labels[meniscus & (x < -26) & (x > -TOY["medial_meniscus_outer_x"])] = Label.MEDIAL_MENISCUS
+    labels[meniscus & (x > 26) & (x < TOY["lateral_meniscus_outer_x"])] = Label.LATERAL_MENISCUS
+    labels[femur <= 0] = Label.FEMUR
+    labels[tibia <= 0] = Label.TIBIA
+    return Volume(labels, affine)
