@@ -6,6 +6,7 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 
 from __future__ import annotations
 
+from app.cli import measure  # noqa: F401
 from app.cli._root import cli
 
 __all__ = ["cli", "main"]

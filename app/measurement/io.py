@@ -1,4 +1,4 @@
-"""Reading label maps from disk: NIfTI and NRRD, translated into the msk-cds label convention.
+"""Files: label maps read from NIfTI and NRRD (translated into the msk-cds convention), maps written.
 
 This is the only module of the measurement package that touches files; the measurement functions
 themselves take :class:`~schemas.volume.Volume` objects. Geometry always comes from the file's own
@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from app.measurement.knee import KneeMeasurement
+from app.measurement.maps import render_relaxation_map, render_thickness_map, thickness_maps
 from schemas.labels import EXTERNAL_LABEL_MAPS, Label, parse_label_mapping
-from schemas.volume import LPS_TO_RAS, Volume
+from schemas.volume import LPS_TO_RAS, EchoSeries, Volume
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
@@ -89,6 +91,37 @@ def _read_nrrd(path: Path) -> tuple[NDArray, NDArray[np.float64]]:
     affine[:3, :3] = directions.T  # each row of 'space directions' is one array axis
     affine[:3, 3] = np.asarray(header.get("space origin", np.zeros(3)), dtype=np.float64)
     return array, _NRRD_SPACES[space] @ affine
+
+
+def write_volume(volume: Volume, path: Path) -> None:
+    """Write ``volume`` as NIfTI (its affine is RAS already, as NIfTI expects)."""
+    import nibabel
+
+    nibabel.save(nibabel.Nifti1Image(volume.array, volume.affine), path)
+
+
+def save_maps(measurement: KneeMeasurement, series: dict[str, EchoSeries], directory: Path) -> list[Path]:
+    """Write thickness maps (PNG + ``.npy``) and relaxation maps (NIfTI + PNG) into ``directory``.
+
+    ``series`` holds the echo series the relaxation maps were fitted from (``"t2"``, ``"t1rho"``), for the
+    anatomical background of their pictures. Returns the files written.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    laterality = measurement.biomarkers.laterality
+    written: list[Path] = []
+    for thickness_map in thickness_maps(measurement):
+        stem = directory / f"thickness_{thickness_map.name}"
+        np.save(stem.with_suffix(".npy"), thickness_map.values_mm)
+        render_thickness_map(thickness_map, laterality, stem.with_suffix(".png"))
+        written += [stem.with_suffix(".npy"), stem.with_suffix(".png")]
+    quantities = {"t2": "T2", "t1rho": "T1rho"}
+    for key, relaxation in measurement.relaxation.items():
+        nifti = directory / f"{key}_map.nii.gz"
+        write_volume(relaxation.map_ms, nifti)
+        picture = directory / f"{key}_map.png"
+        render_relaxation_map(relaxation, series[key], quantities[key], picture)
+        written += [nifti, picture]
+    return written
 
 
 def label_mapping(spec: str | Path | None) -> dict[int, Label] | None:
