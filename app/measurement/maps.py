@@ -3,8 +3,9 @@
 Thickness maps flatten each bone's total subchondral bone area into a plane with a view that keeps
 the anatomy recognisable, always with the patient's medial side on the left:
 
-- femur: unrolled around a medio-lateral axis through the condyles' centre of curvature (a circle fitted
-  to the cartilage-bearing bone in the sagittal plane); vertical = arc length, anterior (trochlea) up,
+- femur: in the femur's own frame, unrolled around a medio-lateral axis through the condyles' centre of
+  curvature (a circle fitted to the cartilage-bearing bone in the sagittal plane); vertical = arc
+  length, anterior (trochlea) up,
   posterior condyles down, so trochlea, weight-bearing and posterior regions sit one above the other;
 - tibia (both plates): seen from above (axial projection), anterior up;
 - patella: projected onto its own principal plane (the plane of its articular surface), superior up.
@@ -52,12 +53,12 @@ def thickness_maps(measurement: KneeMeasurement) -> list[ThicknessMap]:
     maps = []
     if Label.FEMORAL_CARTILAGE in plates:
         thickness = plates[Label.FEMORAL_CARTILAGE].thickness
-        xyz = thickness.bone_surface.xyz
-        centre = _fit_circle(xyz[:, 1], xyz[:, 2])
-        radius = float(np.median(np.hypot(xyz[:, 1] - centre[0], xyz[:, 2] - centre[1])))
-        angle = np.arctan2(xyz[:, 1] - centre[0], -(xyz[:, 2] - centre[1]))  # 0 = inferior, +90 deg = anterior
-        mid_line = frame.notch_x if frame is not None else float(np.median(xyz[:, 0]))
-        horizontal = (xyz[:, 0] - mid_line) * -medial_sign
+        assert frame is not None  # femoral plates exist only with a knee frame
+        mas = frame.femur_coordinates(thickness.bone_surface.xyz)
+        centre = _fit_circle(mas[:, 1], mas[:, 2])
+        radius = float(np.median(np.hypot(mas[:, 1] - centre[0], mas[:, 2] - centre[1])))
+        angle = np.arctan2(mas[:, 1] - centre[0], -(mas[:, 2] - centre[1]))  # 0 = distal, +90 deg = anterior
+        horizontal = (mas[:, 0] - frame.notch_m) * -medial_sign
         maps.append(
             _rasterise(
                 "femur",
@@ -74,7 +75,7 @@ def thickness_maps(measurement: KneeMeasurement) -> list[ThicknessMap]:
     ]
     if tibial:
         xyz = np.concatenate([p.thickness.bone_surface.xyz for p in tibial])
-        mid_line = frame.notch_x if frame is not None else float(np.median(xyz[:, 0]))
+        mid_line = float(np.median(xyz[:, 0])) if frame is None else float((frame.axes[:, 0] * frame.notch_m)[0])
         maps.append(
             _rasterise(
                 "tibia",
@@ -172,7 +173,9 @@ def render_thickness_map(thickness_map: ThicknessMap, laterality: str, path: Pat
         interpolation="nearest",
     )
     mean = float(np.nanmean(thickness_map.values_mm))
-    axes.set_title(f"{thickness_map.name.capitalize()} cartilage thickness, {laterality} knee\n(mean of the map {mean:.2f} mm)")
+    axes.set_title(
+        f"{thickness_map.name.capitalize()} cartilage thickness, {laterality} knee\n(mean of the map {mean:.2f} mm)"
+    )
     axes.set_xlabel(thickness_map.horizontal_label)
     axes.set_ylabel(thickness_map.vertical_label)
     figure.colorbar(image, ax=axes, label="cartilage thickness (mm)")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.measurement.geometry import Box, bounding_box, resample_nearest
+from app.measurement.geometry import Box, bounding_box, linear, resample_nearest
 from schemas.biomarkers import Laterality
 from schemas.labels import Label
 from schemas.volume import Volume
@@ -43,8 +43,12 @@ CENTRAL_TIBIA_FRACTION = 0.2
 _DISTAL_FEMUR_MM = 40.0
 #: Grid of the femur height map used to find the notch (mm).
 _FRAME_GRID_MM = 1.0
-#: Depth (mm) above its floor within which the notch floor counts as reached (finds its anterior end).
-_NOTCH_FLOOR_TOLERANCE_MM = 1.0
+#: Sampling step of the sagittal section through the notch in which its anterior end is found (mm).
+_SECTION_STEP_MM = 0.25
+#: The shaft axis is fitted from this height above the femur's lowest point (above the epicondyles)...
+_SHAFT_START_MM = 45.0
+#: ... when at least this much of it is in the field of view (mm).
+_MIN_SHAFT_MM = 10.0
 
 
 class RegionError(ValueError):
@@ -53,64 +57,75 @@ class RegionError(ValueError):
 
 @dataclass(frozen=True)
 class KneeFrame:
-    """Anatomical landmarks of one knee in RAS mm, plus which way is medial."""
+    """Landmarks of one knee in the femur's own frame, and which way is medial.
+
+    Femur coordinates (mm, origin at the RAS origin): ``s`` along the femoral shaft (superior), ``m``
+    the patient's x axis made perpendicular to it (so +m is the patient's right), ``a = s x m``
+    (anterior). The regions are anatomical: a knee scanned in flexion gets the same regions as one
+    scanned straight.
+    """
 
     laterality: Laterality
-    notch_x: float  # sagittal plane through the middle of the intercondylar notch
-    trochlear_y: float  # coronal plane through the notch's anterior end
-    posterior_y_medial: float  # posterior end of the medial condyle
-    posterior_y_lateral: float  # posterior end of the lateral condyle
+    axes: NDArray[np.float64]  # 3x3, columns: the m, a and s unit vectors in RAS
+    shaft_in_view: bool  # False: too little shaft in the field of view, the scanner's axes were used
+    notch_m: float  # sagittal plane through the middle of the intercondylar notch
+    notch_a: float  # anterior end of the notch: the femur's lowest point in that plane
+    posterior_a_medial: float  # posterior end of the medial condyle
+    posterior_a_lateral: float  # posterior end of the lateral condyle
 
     @property
     def medial_sign(self) -> float:
-        """+1 when medial is +x (left knee), -1 when it is -x (right knee)."""
+        """+1 when medial is +m (left knee), -1 when it is -m (right knee)."""
         return 1.0 if self.laterality == "left" else -1.0
 
-    def is_medial(self, xyz: NDArray[np.float64]) -> NDArray[np.bool_]:
-        return (xyz[:, 0] - self.notch_x) * self.medial_sign > 0
+    def femur_coordinates(self, xyz: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``(m, a, s)`` of RAS points."""
+        return linear(xyz, self.axes.T)
 
-    def central_limit_y(self, medial: NDArray[np.bool_]) -> NDArray[np.float64]:
+    def is_medial(self, mas: NDArray[np.float64]) -> NDArray[np.bool_]:
+        return (mas[:, 0] - self.notch_m) * self.medial_sign > 0
+
+    def central_limit_a(self, medial: NDArray[np.bool_]) -> NDArray[np.float64]:
         """Posterior limit of the central femoral region for each point's condyle."""
-        posterior = np.where(medial, self.posterior_y_medial, self.posterior_y_lateral)
-        return self.trochlear_y - CENTRAL_FEMUR_FRACTION * (self.trochlear_y - posterior)
+        posterior = np.where(medial, self.posterior_a_medial, self.posterior_a_lateral)
+        return self.notch_a - CENTRAL_FEMUR_FRACTION * (self.notch_a - posterior)
 
 
 def knee_frame(labels: Volume, laterality: Laterality) -> KneeFrame:
-    """Find the intercondylar notch and the posterior ends of the condyles on the femur label.
+    """Find the femur's axes, the intercondylar notch and the condyles' posterior ends on the femur label.
 
-    The femur is resampled onto a 1 mm grid aligned with the patient axes, and its distal surface is
-    described by a height map: the lowest femur point above each (x, y). Along x, the lowest point of
-    each sagittal section is low at the condyles and high over the notch (there the lowest bone is the
-    notch roof or the trochlear groove): the notch is the interval where it stays above halfway between
-    the higher condyle and the notch's top, and its middle is the medio-lateral split. In the sagittal
-    section through the notch the height falls along the notch roof towards anterior until it reaches
-    the floor of the trochlear groove: that corner is the notch's anterior end.
+    1. The shaft axis: a line fitted through the centroids of the femur's axial sections from
+       :data:`_SHAFT_START_MM` above its lowest point to the top of the field of view (the scanner's
+       axes when less than :data:`_MIN_SHAFT_MM` of shaft is in view).
+    2. In the femur frame, the distal surface as a height map: the lowest femur point above each
+       ``(m, a)``. Along ``m``, the lowest point of each sagittal section is low at the condyles and high
+       over the notch (there the lowest bone is the notch roof or the trochlear groove); the notch is the
+       interval where it stays above halfway between the higher condyle and the notch's top, and its
+       middle is the medio-lateral split.
+    3. The anterior end of the notch: the lowest femur point in the sagittal plane through the notch
+       (where the trochlear groove meets the notch roof), the middle of the points tied at the lowest.
+    4. The posterior end of each condyle: the femur's most posterior point on that side of the notch.
     """
     box = bounding_box(labels.array == Label.FEMUR, (0, 0, 0))
     if box is None:
         raise RegionError("no femur in the label map: femoral regions need the femur label")
-    corners = np.array([[i, j, k] for i in box_limits(box, 0) for j in box_limits(box, 1) for k in box_limits(box, 2)])
-    world = labels.world(corners)
-    origin = np.floor(world.min(axis=0)) - _FRAME_GRID_MM
-    shape = tuple(int(n) for n in np.ceil((world.max(axis=0) - origin) / _FRAME_GRID_MM) + 2)
-    grid = np.diag([_FRAME_GRID_MM] * 3 + [1.0])
-    grid[:3, 3] = origin
-    mask = resample_nearest(labels, grid, shape).array == Label.FEMUR
+    corners = labels.world(
+        np.array([[i, j, k] for i in box_limits(box, 0) for j in box_limits(box, 1) for k in box_limits(box, 2)])
+    )
+    axes, shaft_in_view = _femur_axes(labels, corners)
+    mask, origin = _femur_grid(labels, corners, axes, _FRAME_GRID_MM)
     lowest = int(np.argmax(mask.any(axis=(0, 1))))
     mask[:, :, lowest + int(_DISTAL_FEMUR_MM / _FRAME_GRID_MM) + 1 :] = False
     heights = origin[2] + _FRAME_GRID_MM * np.argmax(mask, axis=2).astype(np.float64)
-    heights[~mask.any(axis=2)] = np.nan  # height map H[x, y]
-    present = ~np.all(np.isnan(heights), axis=1)
-    profile = np.full(shape[0], -np.inf)
-    profile[present] = np.nanmin(heights[present], axis=1)  # lowest point of each sagittal section
-
-    columns = np.flatnonzero(present)
+    heights[~mask.any(axis=2)] = np.inf  # height map H[m, a]
+    profile = heights.min(axis=1)  # lowest point of each sagittal section
+    columns = np.flatnonzero(np.isfinite(profile))
     width = columns[-1] - columns[0]
     central = np.arange(columns[0] + width // 4, columns[-1] - width // 4 + 1)
     top = int(central[np.argmax(profile[central])])
-    left_low = float(np.min(profile[columns[0] : top])) if top > columns[0] else np.nan
-    right_low = float(np.min(profile[top + 1 : columns[-1] + 1])) if top < columns[-1] else np.nan
-    if not (np.isfinite(left_low) and np.isfinite(right_low)) or profile[top] - max(left_low, right_low) < 2.0:
+    left_low = float(profile[columns[0] : top].min()) if top > columns[0] else np.inf
+    right_low = float(profile[top + 1 : columns[-1] + 1].min()) if top < columns[-1] else np.inf
+    if not np.isfinite(max(left_low, right_low)) or profile[top] - max(left_low, right_low) < 2.0:
         raise RegionError(
             "could not find the intercondylar notch on the femur label (no gap between two condyles "
             "in the distal femur); is the femur complete and the label map a knee?"
@@ -119,39 +134,76 @@ def knee_frame(labels: Volume, laterality: Laterality) -> KneeFrame:
     start, stop = top, top
     while start > 0 and profile[start - 1] >= threshold:
         start -= 1
-    while stop < shape[0] - 1 and profile[stop + 1] >= threshold:
+    while stop < len(profile) - 1 and profile[stop + 1] >= threshold:
         stop += 1
-    notch_x = origin[0] + _FRAME_GRID_MM * (start + stop) / 2
+    notch_m = origin[0] + _FRAME_GRID_MM * (start + stop) / 2
+    notch_a = _notch_anterior_end(labels, axes, notch_m, origin, mask.shape)
 
-    # Anterior end of the notch: in the middle third of the notch, the most posterior point where the
-    # distal surface has come down to within a tolerance of its lowest level (the groove's floor).
-    third = max((stop - start) // 6, 0)
-    middle = heights[(start + stop) // 2 - third : (start + stop) // 2 + third + 1]
-    seen = ~np.isnan(middle)
-    section = np.where(
-        seen.any(axis=0), np.where(seen, middle, 0).sum(axis=0) / np.maximum(seen.sum(axis=0), 1), np.nan
-    )
-    if np.all(np.isnan(section)):
-        raise RegionError("could not find the anterior end of the intercondylar notch on the femur label")
-    floor = np.nanmin(section)
-    reached = np.flatnonzero(section <= floor + _NOTCH_FLOOR_TOLERANCE_MM)
-    trochlear_y = origin[1] + _FRAME_GRID_MM * float(reached[0])
+    m = origin[0] + _FRAME_GRID_MM * np.arange(mask.shape[0])
+    a = origin[1] + _FRAME_GRID_MM * np.arange(mask.shape[1])
+    medial_columns = (m - notch_m) * (1.0 if laterality == "left" else -1.0) > 0
+    in_section = mask.any(axis=2)  # [m, a]
 
-    x = origin[0] + _FRAME_GRID_MM * np.arange(shape[0])
-    y = origin[1] + _FRAME_GRID_MM * np.arange(shape[1])
-    medial_columns = (x - notch_x) * (1.0 if laterality == "left" else -1.0) > 0
-    in_section = mask.any(axis=2)  # [x, y]
-
-    def posterior_end(columns: NDArray[np.bool_]) -> float:
-        return float(y[np.argmax(in_section[columns].any(axis=0))])
+    def posterior_end(side: NDArray[np.bool_]) -> float:
+        return float(a[np.argmax(in_section[side].any(axis=0))])
 
     return KneeFrame(
         laterality=laterality,
-        notch_x=float(notch_x),
-        trochlear_y=float(trochlear_y),
-        posterior_y_medial=posterior_end(medial_columns),
-        posterior_y_lateral=posterior_end(~medial_columns),
+        axes=axes,
+        shaft_in_view=shaft_in_view,
+        notch_m=float(notch_m),
+        notch_a=notch_a,
+        posterior_a_medial=posterior_end(medial_columns),
+        posterior_a_lateral=posterior_end(~medial_columns),
     )
+
+
+def _femur_grid(
+    labels: Volume, corners: NDArray[np.float64], axes: NDArray[np.float64], step: float
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """The femur resampled onto a grid of ``step`` mm along ``axes`` covering ``corners``; and its origin."""
+    local = linear(corners, axes.T)
+    origin = np.floor(local.min(axis=0)) - step
+    shape = tuple(int(n) for n in np.ceil((local.max(axis=0) - origin) / step) + 2)
+    grid = np.eye(4)
+    grid[:3, :3] = axes * step
+    grid[:3, 3] = axes @ origin
+    return resample_nearest(labels, grid, shape).array == Label.FEMUR, origin
+
+
+def _femur_axes(labels: Volume, corners: NDArray[np.float64]) -> tuple[NDArray[np.float64], bool]:
+    """The femur frame's axes (columns m, a, s) from the shaft, and whether the shaft was in view."""
+    mask, _ = _femur_grid(labels, corners, np.eye(3), _FRAME_GRID_MM)
+    present = np.flatnonzero(mask.any(axis=(0, 1)))
+    levels = present[present >= present[0] + int(_SHAFT_START_MM / _FRAME_GRID_MM)]
+    shaft = np.array([0.0, 0.0, 1.0])
+    in_view = len(levels) * _FRAME_GRID_MM >= _MIN_SHAFT_MM
+    if in_view:
+        centroids = np.array([np.argwhere(mask[:, :, k]).mean(axis=0) for k in levels]) * _FRAME_GRID_MM
+        slope_x, slope_y = np.polyfit(levels * _FRAME_GRID_MM, centroids, 1)[0]
+        shaft = np.array([slope_x, slope_y, 1.0]) / np.sqrt(1.0 + slope_x**2 + slope_y**2)
+    m = np.array([1.0, 0.0, 0.0]) - shaft[0] * shaft
+    m /= np.linalg.norm(m)
+    return np.column_stack([m, np.cross(shaft, m), shaft]), bool(in_view)
+
+
+def _notch_anterior_end(
+    labels: Volume, axes: NDArray[np.float64], notch_m: float, origin: NDArray[np.float64], shape: tuple[int, ...]
+) -> float:
+    """The ``a`` of the lowest femur point in the sagittal plane ``m = notch_m`` (sampled at a fine step)."""
+    step = _SECTION_STEP_MM
+    count_a = int(shape[1] * _FRAME_GRID_MM / step)
+    count_s = int(shape[2] * _FRAME_GRID_MM / step)
+    grid = np.eye(4)
+    grid[:3, :3] = axes * step
+    grid[:3, 3] = axes @ np.array([notch_m, origin[1], origin[2]])
+    section = resample_nearest(labels, grid, (1, count_a, count_s)).array[0] == Label.FEMUR
+    has_bone = section.any(axis=1)
+    if not has_bone.any():
+        raise RegionError("could not find the anterior end of the intercondylar notch on the femur label")
+    lowest = np.where(has_bone, np.argmax(section, axis=1), np.iinfo(np.int64).max)
+    tied = np.flatnonzero(lowest == lowest.min())
+    return float(origin[1] + step * tied.mean())
 
 
 def box_limits(box: Box, axis: int) -> tuple[int, int]:
@@ -160,18 +212,19 @@ def box_limits(box: Box, axis: int) -> tuple[int, int]:
 
 
 def femoral_plates(xyz: NDArray[np.float64], frame: KneeFrame) -> NDArray[np.str_]:
-    """``TrF``, ``cMF``, ``cLF``, ``pMF`` or ``pLF`` (posterior, part of MF / LF only) for each point."""
-    medial = frame.is_medial(xyz)
+    """``TrF``, ``cMF``, ``cLF``, ``pMF`` or ``pLF`` (posterior, part of MF / LF only) for RAS points."""
+    mas = frame.femur_coordinates(xyz)
+    medial = frame.is_medial(mas)
     plate = np.where(medial, "pMF", "pLF").astype("<U3")
-    central = xyz[:, 1] >= frame.central_limit_y(medial)
+    central = mas[:, 1] >= frame.central_limit_a(medial)
     plate[central] = np.where(medial[central], "cMF", "cLF")
-    plate[xyz[:, 1] > frame.trochlear_y] = "TrF"
+    plate[mas[:, 1] > frame.notch_a] = "TrF"
     return plate
 
 
 def femoral_subregions(xyz: NDArray[np.float64], frame: KneeFrame) -> NDArray[np.str_]:
     """``i``, ``c`` or ``e``: thirds of one central femoral plate's medio-lateral width (internal = notch side)."""
-    away_from_notch = np.abs(xyz[:, 0] - frame.notch_x)
+    away_from_notch = np.abs(frame.femur_coordinates(xyz)[:, 0] - frame.notch_m)
     low, high = away_from_notch.min(), away_from_notch.max()
     third = (away_from_notch - low) / max(high - low, 1e-9) * 3
     return np.array(["i", "c", "e"])[np.clip(third.astype(np.int64), 0, 2)]

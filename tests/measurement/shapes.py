@@ -109,7 +109,7 @@ TOY = {
     "condyle_x": 20.0,  # condyle axes at x = -20 (medial) and +20 (lateral)
     "condyle_radius": 12.0,
     "condyle_y": (-10.0, 15.0),  # condyle axis from y = -10 to 15: posterior ends at y = -22
-    "notch_anterior_y": 12.0,  # the anterior block (trochlea) starts here
+    "notch_anterior_y": 20.0,  # the trochlear groove's lowest point (a cylinder along x), y of the notch's end
     "cartilage_mm": 2.0,
     "plateau_z": -16.0,  # top of the tibia
     "tibia_half_width": 35.0,
@@ -129,7 +129,8 @@ def toy_knee(affine: NDArray[np.float64], shape: tuple[int, ...], side: str = "r
         [
             capsule_distance(xyz, (-cx, y0, 0.0), (-cx, y1, 0.0), r),
             capsule_distance(xyz, (cx, y0, 3.0), (cx, y1, 3.0), r),
-            box_distance(xyz, (-30, TOY["notch_anterior_y"], -4), (30, 30, 40)),  # trochlea
+            capsule_distance(xyz, (-30, TOY["notch_anterior_y"], 4.0), (30, TOY["notch_anterior_y"], 4.0), 8.0),
+            box_distance(xyz, (-30, 12, 4), (30, 28, 40)),  # trochlea above the groove
             box_distance(xyz, (-15, -10, 10), (15, 30, 60)),  # shaft; its underside is the notch roof
         ]
     )
@@ -138,7 +139,7 @@ def toy_knee(affine: NDArray[np.float64], shape: tuple[int, ...], side: str = "r
     t = TOY["cartilage_mm"]
     x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
     labels = np.zeros(shape, dtype=np.int16)
-    not_in_notch = (np.abs(x) > 8) | (y > TOY["notch_anterior_y"] + t)
+    not_in_notch = (np.abs(x) > 8) | (y > TOY["notch_anterior_y"] + 2)
     labels[(femur > 0) & (femur < t) & (z < 6) & (np.abs(x) < 32) & not_in_notch] = Label.FEMORAL_CARTILAGE
     plate = (tibia > 0) & (z < top + t) & (np.abs(y) < 20)
     labels[plate & (x < -6) & (x > -32)] = Label.MEDIAL_TIBIAL_CARTILAGE

@@ -36,11 +36,13 @@ def test_knee_frame_finds_the_notch_and_the_condyles_posterior_ends(toy: tuple[s
     side, measurement = toy
     frame = measurement.frame
     assert frame is not None and frame.laterality == side
-    assert frame.notch_x == pytest.approx(0.0, abs=2.0)  # the notch spans x = -8 .. 8
-    assert frame.trochlear_y == pytest.approx(TOY["notch_anterior_y"], abs=1.5)
+    assert not frame.shaft_in_view  # the toy's field of view stops 35 mm above the condyles
+    np.testing.assert_allclose(frame.axes, np.eye(3))
+    assert frame.notch_m == pytest.approx(0.0, abs=2.0)  # the notch spans x = -8 .. 8
+    assert frame.notch_a == pytest.approx(TOY["notch_anterior_y"], abs=0.5)
     posterior = TOY["condyle_y"][0] - TOY["condyle_radius"]
-    assert frame.posterior_y_medial == pytest.approx(posterior, abs=1.0)
-    assert frame.posterior_y_lateral == pytest.approx(posterior, abs=1.0)
+    assert frame.posterior_a_medial == pytest.approx(posterior, abs=1.0)
+    assert frame.posterior_a_lateral == pytest.approx(posterior, abs=1.0)
     assert measurement.notes == ()
 
 
@@ -61,10 +63,10 @@ def test_medial_plates_lie_towards_the_patients_midline_side_for_each_laterality
             assert centre * sign * expected == pytest.approx(TOY["condyle_x"], abs=2.0)
     frame = measurement.frame
     assert frame is not None
-    central_limit = frame.trochlear_y - CENTRAL_FEMUR_FRACTION * (frame.trochlear_y - frame.posterior_y_medial)
+    central_limit = frame.notch_a - CENTRAL_FEMUR_FRACTION * (frame.notch_a - frame.posterior_a_medial)
     central = xyz[femur.plate == "cMF", 1]
-    assert central.min() >= central_limit and central.max() <= frame.trochlear_y
-    assert np.all(xyz[femur.plate == "TrF", 1] > frame.trochlear_y)
+    assert central.min() >= central_limit and central.max() <= frame.notch_a
+    assert np.all(xyz[femur.plate == "TrF", 1] > frame.notch_a)
     # Internal femoral subregions are next to the notch, external ones away from it.
     assert np.abs(xyz[femur.subregion == "icMF", 0]).max() < np.abs(xyz[femur.subregion == "ecMF", 0]).min()
     medial_tibia = measurement.plates[Label.MEDIAL_TIBIAL_CARTILAGE]
