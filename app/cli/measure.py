@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.cli._root import cli
@@ -74,11 +75,11 @@ def measure(
     ] = False,
 ) -> None:
     """Measure cartilage thickness, volumes, areas, menisci, bones (and T2 / T1rho with images)."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         _run(path, labels, label_map, side, json_output, maps, method, dess_t2, err)
     except MeasureError as error:
-        err.print(f"[red]error:[/red] {error}")
+        err.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
 
 
@@ -105,7 +106,7 @@ def _run(
     if path is not None:
         series, from_images, images_source, described = _load_series(path, dess_t2)
         for line in described:
-            err.print(line)
+            err.print(escape(line))
     laterality, source = resolve_laterality(from_images, images_source, side.value if side else None)
     with err.status("measuring"):
         try:
@@ -120,7 +121,7 @@ def _run(
         except ValueError as error:
             raise MeasureError(str(error)) from None
     for note in result.notes:
-        err.print(f"[yellow]note:[/yellow] {note}")
+        err.print(f"[yellow]note:[/yellow] {escape(note)}")
     for key, relaxation in result.relaxation.items():
         r = relaxation.report
         err.print(
