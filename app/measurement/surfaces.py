@@ -38,7 +38,7 @@ from app.measurement.geometry import linear, to_world
 #: Width (standard deviation) of the smoothing Gaussian, in units of the grid's largest voxel dimension.
 SIGMA_PER_VOXEL = 1.0
 #: Kernel truncation, in standard deviations.
-TRUNCATE = 3.5
+TRUNCATE = 2.5
 #: The level of a smoothed indicator that marks the boundary.
 BOUNDARY_LEVEL = 0.5
 

@@ -204,8 +204,11 @@ def _enclosed(
 
 def _cell_centres(points: NDArray[np.float64], cell_mm: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Mean position of the points in each occupied cubic cell, and each point's cell."""
-    _, owner = np.unique(np.floor(points / cell_mm).astype(np.int64), axis=0, return_inverse=True)
-    owner = owner.reshape(-1)
+    cells = np.floor(points / cell_mm).astype(np.int64)
+    cells -= cells.min(axis=0)
+    extent = cells.max(axis=0) + 1
+    keys = (cells[:, 0] * extent[1] + cells[:, 1]) * extent[2] + cells[:, 2]
+    _, owner = np.unique(keys, return_inverse=True)
     counts = np.bincount(owner)
     centres = np.stack([np.bincount(owner, points[:, d]) for d in range(3)], axis=1) / counts[:, None]
     return centres, owner
