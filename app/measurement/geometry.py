@@ -103,3 +103,39 @@ def resample_nearest(labels: Volume, target_affine: NDArray[np.float64], target_
     out = np.zeros(grid.shape[1], dtype=labels.array.dtype)
     out[inside] = labels.array[source[0, inside], source[1, inside], source[2, inside]]
     return Volume(out.reshape(target_shape[:3]), np.asarray(target_affine, dtype=np.float64))
+
+
+def label_fractions(
+    labels: Volume,
+    target_affine: NDArray[np.float64],
+    voxels: NDArray[np.integer],
+    values: tuple[int, ...],
+    max_samples_per_axis: int = 12,
+) -> NDArray[np.float64]:
+    """For target voxels (``(n, 3)`` indices of a grid with ``target_affine``), the fraction of each voxel's
+    volume that ``labels`` assigns to each of ``values`` (shape ``(n, len(values))``).
+
+    Each target voxel is sampled on a regular sub-grid fine enough for the label map (at least 2, at most
+    ``max_samples_per_axis`` points per axis), each sample taking the nearest label voxel. This is how a
+    thick-slice series (3 mm T2 slices) learns which of its voxels hold only cartilage and which also
+    hold fluid or marrow, in plane and through the slice.
+    """
+    target_spacing = np.linalg.norm(target_affine[:3, :3], axis=0)
+    per_axis = np.clip(np.ceil(target_spacing / min(labels.spacing_mm)), 2, max_samples_per_axis).astype(int)
+    offsets = np.stack(
+        np.meshgrid(*[(np.arange(n) + 0.5) / n - 0.5 for n in per_axis], indexing="ij"), axis=-1
+    ).reshape(-1, 3)
+    mapping = np.linalg.inv(labels.affine) @ np.asarray(target_affine, dtype=np.float64)
+    result = np.zeros((len(voxels), len(values)))
+    chunk = max(1, 2_000_000 // len(offsets))
+    upper = np.asarray(labels.shape) - 1
+    for start in range(0, len(voxels), chunk):
+        points = (voxels[start : start + chunk, None, :] + offsets[None]).reshape(-1, 3)
+        source = np.rint(linear(points, mapping[:3, :3]) + mapping[:3, 3]).astype(np.int64)
+        inside = np.all((source >= 0) & (source <= upper), axis=1)
+        sampled = np.zeros(len(source), dtype=labels.array.dtype)
+        sampled[inside] = labels.array[source[inside, 0], source[inside, 1], source[inside, 2]]
+        sampled = sampled.reshape(-1, len(offsets))
+        for column, value in enumerate(values):
+            result[start : start + chunk, column] = (sampled == value).mean(axis=1)
+    return result

@@ -77,17 +77,19 @@ def meniscus_extrusion_mm(labels: Volume, meniscus: Label, laterality: Lateralit
     tibia_xyz = to_world(affine, np.argwhere(crop == Label.TIBIA))
     medial_sign = 1.0 if laterality == "left" else -1.0
     outward = medial_sign if meniscus == Label.MEDIAL_MENISCUS else -medial_sign
-    # Plateau: tibia under or beyond the meniscus (not the spines between the menisci), near its top.
-    tibia_xyz = tibia_xyz[tibia_xyz[:, 0] * outward >= (meniscus_xyz[:, 0] * outward).min()]
-    if not len(tibia_xyz):
-        return None
-    plateau = tibia_xyz[tibia_xyz[:, 2] >= tibia_xyz[:, 2].max() - PLATEAU_DEPTH_MM]
     y_low, y_high = meniscus_xyz[:, 1].min(), meniscus_xyz[:, 1].max()
     third = (y_high - y_low) / 3
     extrusions = []
     for start in np.arange(y_low + third, y_high - third, _SECTION_MM):
-        in_section = (meniscus_xyz[:, 1] >= start) & (meniscus_xyz[:, 1] < start + _SECTION_MM)
-        bone = (plateau[:, 1] >= start) & (plateau[:, 1] < start + _SECTION_MM)
-        if in_section.any() and bone.any():
-            extrusions.append((meniscus_xyz[in_section, 0] * outward).max() - (plateau[bone, 0] * outward).max())
+        meniscus_in = meniscus_xyz[(meniscus_xyz[:, 1] >= start) & (meniscus_xyz[:, 1] < start + _SECTION_MM)]
+        tibia_in = tibia_xyz[(tibia_xyz[:, 1] >= start) & (tibia_xyz[:, 1] < start + _SECTION_MM)]
+        # The plateau under and beyond this section of the meniscus (not the spines inside it), near its top.
+        tibia_in = (
+            tibia_in[tibia_in[:, 0] * outward >= (meniscus_in[:, 0] * outward).min()]
+            if len(meniscus_in)
+            else tibia_in[:0]
+        )
+        if len(tibia_in):
+            plateau = tibia_in[tibia_in[:, 2] >= tibia_in[:, 2].max() - PLATEAU_DEPTH_MM]
+            extrusions.append((meniscus_in[:, 0] * outward).max() - (plateau[:, 0] * outward).max())
     return float(max(extrusions)) if extrusions else None

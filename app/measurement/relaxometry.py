@@ -9,8 +9,10 @@ How it is fitted, for all voxels at once (numpy, no per-voxel Python loop):
    grows with ``T`` and with later echoes). Rather than dropping late echoes (which wastes data and
    selects on noisy values), the fit uses the exact second moment of the Rician distribution,
    ``E[M^2] = S^2 + 2 sigma^2``: it fits ``M^2`` with ``S0^2 exp(-2t/T) + 2 sigma^2``, which is unbiased in
-   expectation at any SNR. ``sigma`` is measured from the image background (:func:`estimate_noise_sigma`),
-   else from the tissue's own fit residuals (:func:`residual_noise_sigma`).
+   expectation at any SNR. ``sigma`` is measured where it matters, in the fitted tissue itself, from a
+   first fit's residuals (:func:`residual_noise_sigma`; parallel imaging makes noise vary across the
+   image, so the air around the knee can mislead), and from the air only when two time points leave no
+   residuals (:func:`estimate_noise_sigma`, e.g. DESS).
 2. **Start.** A log-linear fit of the noise-corrected magnitudes, weighted by signal^2 (the variance of
    ``log M`` is ``sigma^2 / M^2``), gives ``S0`` and ``T`` in closed form.
 3. **Refinement.** Levenberg-Marquardt on the squared-magnitude model, each step solving every voxel's
@@ -31,7 +33,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, stats
+from scipy import stats
 
 from schemas.volume import EchoSeries, Volume
 
@@ -87,28 +89,31 @@ class ExponentialFit:
 
 
 def estimate_noise_sigma(series: EchoSeries) -> float | None:
-    """Noise standard deviation from the image background, or None when no clean background is found.
+    """Noise standard deviation from the air around the body, or None when there is no clean air region.
 
-    Background voxels of a magnitude image follow a Rayleigh distribution whose mode is ``sigma``. The
-    mode is located in the histogram of the darkest half of the non-zero voxels of the first volume
-    (scanners often set the region outside the body exactly to 0; those voxels carry no noise), and
-    confirmed by the second moment of the voxels below three times the mode, which for Rayleigh noise
-    is ``1.899 sigma^2`` (the truncated ``2 sigma^2``). If the two estimates disagree by more than
-    15 %, the dark voxels are not background noise and None is returned.
+    In air a magnitude image is Rayleigh-distributed: ``E[M^2] = 2 sigma^2`` and ``P(M < sigma) = 0.39``.
+    Starting from the darkest 5 % of the non-zero voxels of the first volume (scanners often set the
+    region outside the body exactly to 0, which carries no noise information), the estimate is refined
+    on the voxels below three times it (second moment of the Rayleigh distribution truncated there,
+    ``1.899 sigma^2``) until it settles; the result is accepted only if those voxels have the Rayleigh
+    shape (between 34 % and 45 % of them below ``sigma``) and are at least 1 % of the image.
     """
     values = series.array[0].astype(np.float64).ravel()
     values = values[values > 0]
     if len(values) < _MIN_BACKGROUND_VOXELS:
         return None
-    dark = values[values <= np.median(values)]
-    counts, edges = np.histogram(dark, bins=200)
-    peak = int(np.argmax(ndimage.uniform_filter1d(counts.astype(np.float64), 5)))
-    mode = float((edges[peak] + edges[peak + 1]) / 2)
-    background = values[values < 3 * mode]
-    if len(background) < _MIN_BACKGROUND_VOXELS:
-        return None
-    moment = float(np.sqrt(np.mean(background**2) / _TRUNCATED_RAYLEIGH_SECOND_MOMENT))
-    return moment if abs(moment / mode - 1) <= 0.15 else None
+    sigma = float(np.percentile(values, 5)) / np.sqrt(2 * np.log(2))  # Rayleigh median = 1.177 sigma
+    for _ in range(20):
+        background = values[values < 3 * sigma]
+        if len(background) < max(_MIN_BACKGROUND_VOXELS, 0.01 * len(values)):
+            return None
+        updated = float(np.sqrt(np.mean(background**2) / _TRUNCATED_RAYLEIGH_SECOND_MOMENT))
+        converged = abs(updated - sigma) <= 1e-3 * sigma
+        sigma = updated
+        if converged:
+            break
+    below = float(np.mean(background < sigma))
+    return sigma if 0.34 <= below <= 0.45 else None
 
 
 def residual_noise_sigma(fit: ExponentialFit, n_times: int) -> float | None:
@@ -191,16 +196,14 @@ def relaxation_map(
     source: NoiseSource = "given"
     sigma = noise_sigma
     if sigma is None:
-        sigma, source = estimate_noise_sigma(series), "background"
+        first_pass = fit_monoexponential(signal, series.times_ms)
+        sigma, source = residual_noise_sigma(first_pass, len(series.times_ms)), "residuals"
     if sigma is None:
-        sigma, source = (
-            residual_noise_sigma(fit_monoexponential(signal, series.times_ms), len(series.times_ms)),
-            "residuals",
-        )
+        sigma, source = estimate_noise_sigma(series), "background"
     if sigma is None:
         sigma, source = 0.0, "none"
     fit = fit_monoexponential(signal, series.times_ms, sigma)
-    if sigma > 0:
+    if len(fit.s0) and sigma > 1e-6 * float(np.median(fit.s0)):
         poor = fit.residual_rms > POOR_FIT_NOISE_MULTIPLE * sigma
     else:
         poor = fit.residual_rms > POOR_FIT_RELATIVE * fit.s0
@@ -213,25 +216,3 @@ def relaxation_map(
     valid[mask] = ~(poor | below | above)
     report = FitReport(int(mask.sum()), int(poor.sum()), int(below.sum()), int(above.sum()), float(sigma), source)
     return RelaxationMap(Volume(values, series.affine), valid, report)
-
-
-def erode_away_from_fluid(cartilage: NDArray[np.bool_], keep: NDArray[np.bool_], spacing: tuple[float, ...]) -> NDArray:
-    """``cartilage`` without the voxels that touch anything other than ``keep`` (cartilage and bone).
-
-    Partial volume with joint fluid (T2 of hundreds of ms) inflates cartilage values at the articular
-    surface; removing the outermost voxel layer there avoids it. Only neighbours within the acquired
-    plane are considered for thick-slice series (axes whose voxel size is within 1.5x of the finest),
-    because a 3 mm slice cannot lose a whole layer.
-    """
-    spacing_array = np.asarray(spacing)
-    in_plane = spacing_array <= 1.5 * spacing_array.min()
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1, 1, 1] = True
-    for axis in np.flatnonzero(in_plane):
-        for offset in (0, 2):
-            index = [1, 1, 1]
-            index[axis] = offset
-            structure[tuple(index)] = True
-    foreign = ~keep
-    touches_foreign = ndimage.binary_dilation(foreign, structure=structure)
-    return cartilage & ~touches_foreign

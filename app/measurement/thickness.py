@@ -2,16 +2,22 @@
 
 For one cartilage plate on its bone:
 
-1. the bone surface and the articular surface are found to sub-voxel accuracy as point sets
-   (:mod:`app.measurement.surfaces`): the bone surface is the boundary of the bone label, the articular
-   surface the boundary of bone + cartilage where it is not bone (so it includes the plate's edges and
-   the walls of defects, as in Eckstein's segmentations);
+1. the bone surface (the boundary of the bone label) and the articular surface (the boundary of bone +
+   cartilage where it is not bone, so it includes the plate's edges and the walls of defects, as in
+   Eckstein's segmentations) are found to sub-voxel accuracy (:mod:`app.measurement.surfaces`);
 2. a bone surface point is *covered* when cartilage lies directly outside it, *denuded* when it is not
-   covered but enclosed by covered bone on every side within :data:`DENUDED_SEARCH_MM` (a full-thickness
-   defect inside the plate); covered + denuded make the total subchondral bone area tAB;
-3. the thickness at a covered point is its distance to the nearest articular surface point, refined to
-   the articular surface's tangent plane so that the spacing of the sample points does not add to it;
-   denuded points have thickness 0.
+   covered but enclosed by covered bone on every side within :data:`DENUDED_SEARCH_MM` and facing the
+   same way (a full-thickness defect inside the plate); covered + denuded make the total subchondral
+   bone area tAB;
+3. the thickness at a covered point is measured from it to the articular surface, by one of two
+   methods: ``"normal"`` (default), along the bone's outward normal, the chord through the cartilage
+   (how a cartilage layer of known thickness is laid on a bone, and what pymskt reports);
+   ``"nearest"``, the distance to the nearest articular surface point (the Euclidean distance
+   transformation of Stammberger et al. 1999), refined to the articular surface's tangent plane so
+   that the spacing of its sample points does not add to it. Both are ThCtAB in the sense of the
+   nomenclature (Eckstein et al. 2006), which leaves the distance to the method; where the thickness
+   varies along the plate the normal chord is the longer of the two (by ~t s^2 / 2 for a slope s).
+   Denuded points have thickness 0.
 
 Everything happens in patient mm through the affine, so anisotropic voxels and oblique grids need no
 special case. Means over the points are area-weighted (each point carries the area it stands for).
@@ -46,6 +52,8 @@ COVERAGE_SIGMA_VOXELS = 0.5
 DENUDED_SEARCH_MM = 10.0
 #: Number of directions (sectors around the surface normal) that must all hold covered bone.
 DENUDED_SECTORS = 8
+#: Largest angle between a denuded point's normal and the surrounding covered bone's mean normal.
+DENUDED_MAX_ANGLE_DEG = 45.0
 #: Cell sizes (mm) to which covered and bare points are thinned for the enclosure test (speed only).
 _ANCHOR_CELL_MM = 2.0
 #: Rays stop here: no articular cartilage is thicker (mm).
@@ -101,7 +109,7 @@ def plate_thickness(
         thickness = _distance_to_surface(bone_surface.xyz[covered], articular, spacing)
     denuded = np.zeros(len(bone_surface), dtype=bool)
     bare = np.flatnonzero(~covered)
-    denuded[bare] = _enclosed(bone_surface.xyz[bare], bone_surface.normal[bare], bone_surface.xyz[covered])
+    denuded[bare] = _enclosed(bone_surface.xyz[bare], bone_surface.normal[bare], bone_surface.subset(covered))
     in_tab = covered | denuded
     values = np.zeros(len(bone_surface))
     values[covered] = thickness
@@ -165,20 +173,24 @@ def _distance_to_surface(points: NDArray[np.float64], surface: SurfacePoints, sa
 
 
 def _enclosed(
-    candidates: NDArray[np.float64], normals: NDArray[np.float64], covered: NDArray[np.float64]
+    candidates: NDArray[np.float64], normals: NDArray[np.float64], covered: SurfacePoints
 ) -> NDArray[np.bool_]:
-    """Which bare bone points have covered bone in every direction around them (inside a defect).
+    """Which bare bone points lie inside a defect of the plate.
 
-    Decided per 1 mm cell of bare points against covered points thinned to 2 mm cells: the answer
-    does not change at that scale and the work drops by two orders of magnitude.
+    Inside means: covered bone in every direction around the point (all :data:`DENUDED_SECTORS`
+    sectors of its tangent plane within :data:`DENUDED_SEARCH_MM`), and the bare bone facing the same
+    way as that covered bone (within :data:`DENUDED_MAX_ANGLE_DEG`): the floor of a defect continues the
+    plate's bone surface, whereas bare bone that faces elsewhere (the wall of a crevice between two
+    parts of a bone, bone beside the plate) is not part of the plate. Decided per 1 mm cell of bare
+    points against covered points thinned to 2 mm cells: the answer does not change at that scale and
+    the work drops by two orders of magnitude.
     """
     if not len(candidates) or not len(covered):
         return np.zeros(len(candidates), dtype=bool)
-    anchors = _cell_centres(covered, _ANCHOR_CELL_MM)[0]
+    anchors, anchor_owner = _cell_centres(covered.xyz, _ANCHOR_CELL_MM)
+    anchor_normals = _unit(_cell_sums(covered.normal, anchor_owner, len(anchors)))
     centres, owner = _cell_centres(candidates, _CANDIDATE_CELL_MM)
-    cell_normals = np.zeros_like(centres)
-    np.add.at(cell_normals, owner, normals)
-    cell_normals /= np.maximum(np.linalg.norm(cell_normals, axis=1, keepdims=True), 1e-12)
+    cell_normals = _unit(_cell_sums(normals, owner, len(centres)))
     tree = cKDTree(anchors)
     near = np.flatnonzero(tree.query(centres, distance_upper_bound=DENUDED_SEARCH_MM)[0] < np.inf)
     enclosed = np.zeros(len(centres), dtype=bool)
@@ -186,11 +198,11 @@ def _enclosed(
         neighbours = tree.query_ball_point(centres[near], DENUDED_SEARCH_MM)
         counts = np.fromiter((len(n) for n in neighbours), dtype=np.int64, count=len(near))
         pair_owner = np.repeat(np.arange(len(near)), counts)
-        offsets = anchors[np.concatenate(neighbours).astype(np.int64)] - centres[near][pair_owner]
+        anchor_index = np.concatenate(neighbours).astype(np.int64)
+        offsets = anchors[anchor_index] - centres[near][pair_owner]
         n = cell_normals[near]
         helper = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
-        e1 = np.cross(n, helper)
-        e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+        e1 = _unit(np.cross(n, helper))
         e2 = np.cross(n, e1)  # (e1, e2): a basis of each cell's tangent plane
         angle = np.arctan2(
             np.einsum("ij,ij->i", offsets, e2[pair_owner]), np.einsum("ij,ij->i", offsets, e1[pair_owner])
@@ -198,8 +210,18 @@ def _enclosed(
         sector = ((angle + np.pi) / (2 * np.pi) * DENUDED_SECTORS).astype(np.int64) % DENUDED_SECTORS
         seen = np.zeros((len(near), DENUDED_SECTORS), dtype=bool)
         seen[pair_owner, sector] = True
-        enclosed[near] = seen.all(axis=1)
+        around = _unit(_cell_sums(anchor_normals[anchor_index], pair_owner, len(near)))
+        aligned = np.einsum("ij,ij->i", around, n) >= np.cos(np.radians(DENUDED_MAX_ANGLE_DEG))
+        enclosed[near] = seen.all(axis=1) & aligned
     return enclosed[owner]
+
+
+def _unit(vectors: NDArray[np.float64]) -> NDArray[np.float64]:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _cell_sums(values: NDArray[np.float64], owner: NDArray[np.int64], count: int) -> NDArray[np.float64]:
+    return np.stack([np.bincount(owner, values[:, d], minlength=count) for d in range(values.shape[1])], axis=1)
 
 
 def _cell_centres(points: NDArray[np.float64], cell_mm: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
@@ -210,5 +232,4 @@ def _cell_centres(points: NDArray[np.float64], cell_mm: float) -> tuple[NDArray[
     keys = (cells[:, 0] * extent[1] + cells[:, 1]) * extent[2] + cells[:, 2]
     _, owner = np.unique(keys, return_inverse=True)
     counts = np.bincount(owner)
-    centres = np.stack([np.bincount(owner, points[:, d]) for d in range(3)], axis=1) / counts[:, None]
-    return centres, owner
+    return _cell_sums(points, owner, len(counts)) / counts[:, None], owner

@@ -7,7 +7,6 @@ import pytest
 
 from app.measurement.relaxometry import (
     T2_RANGE_MS,
-    erode_away_from_fluid,
     estimate_noise_sigma,
     fit_monoexponential,
     relaxation_map,
@@ -91,15 +90,3 @@ def test_map_refuses_a_mask_on_another_grid() -> None:
     series = EchoSeries(np.ones((2, 4, 4, 4)), np.eye(4), (10.0, 20.0))
     with pytest.raises(ValueError, match=r"mask shape \(3, 4, 4\) does not match the echo series grid \(4, 4, 4\)"):
         relaxation_map(series, np.ones((3, 4, 4), dtype=bool), T2_RANGE_MS)
-
-
-def test_erosion_removes_the_fluid_side_layer_in_plane_only() -> None:
-    # Axis 0: 3 mm slices; cartilage rows 2-5 in every slice on bone rows 0-1, fluid above.
-    cartilage = np.zeros((5, 10, 6), dtype=bool)
-    cartilage[:, 2:6] = True
-    bone = np.zeros_like(cartilage)
-    bone[:, :2] = True
-    eroded = erode_away_from_fluid(cartilage, cartilage | bone, spacing=(3.0, 0.5, 0.5))
-    assert eroded[:, 2:5].all()  # the bone side and the middle stay, in every slice (first and last too)
-    assert not eroded[:, 5].any()  # the layer touching fluid goes
-    assert eroded.sum() == 5 * 3 * 6
