@@ -92,8 +92,9 @@ REGIONS: frozenset[str] = frozenset(
 )
 
 Laterality = Literal["left", "right"]
-#: Where laterality came from: DICOM (Laterality / ImageLaterality), the series description, or the user.
-LateralitySource = Literal["dicom", "series_description", "user"]
+#: Where laterality came from: DICOM (Laterality / ImageLaterality), the series description, the knee's
+#: position off the patient's midline in the scanner (``app.imaging.laterality``), or the user.
+LateralitySource = Literal["dicom", "series_description", "patient_position", "user"]
 
 
 class Biomarker(BaseModel):

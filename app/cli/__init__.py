@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.cli import measure  # noqa: F401
 from app.cli._root import cli
+from app.cli import imaging  # noqa: F401  (mskcds phantom, mskcds inspect)
 
 __all__ = ["cli", "main"]
 
