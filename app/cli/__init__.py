@@ -6,9 +6,11 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 
 from __future__ import annotations
 
-from app.cli import measure  # noqa: F401
+from app.cli import (
+    imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
+    measure,  # noqa: F401  (mskcds measure)
+)
 from app.cli._root import cli
-from app.cli import imaging  # noqa: F401  (mskcds phantom, mskcds inspect)
 
 __all__ = ["cli", "main"]
 

@@ -139,29 +139,41 @@ def _run(
 
 
 def _load_series(path: Path, dess_t2: bool) -> tuple[dict[str, EchoSeries], str | None, str | None, list[str]]:
-    """The relaxometry series of the study at ``path`` and its laterality (from the morphology series)."""
-    from app.imaging import LoaderError, load_acquisitions, select_series
+    """The relaxometry series of the study at ``path``, its laterality and source, and what was used.
+
+    Laterality counts when DICOM or a series description states it; the loader's inference from where
+    the knee lies in the scanner is only a hint, given in the error when ``--side`` is missing.
+    """
+    from app.imaging import LoaderError, SeriesSelectionError, load_acquisitions, select_series
 
     try:
-        selection = select_series(load_acquisitions(path))
+        acquisitions = load_acquisitions(path)
+        try:
+            selection = select_series(acquisitions)
+            used = {"morphology": selection.morphology, "t2": selection.t2, "t1rho": selection.t1rho}
+        except SeriesSelectionError:  # no morphology series: relaxometry alone is still measurable
+            used = {role: next((a for a in acquisitions if a.role == role), None) for role in ("t2", "t1rho")}
+            if not any(used.values()):
+                raise
     except LoaderError as error:
         raise MeasureError(str(error)) from None
-    morphology = selection.morphology
     series: dict[str, EchoSeries] = {}
-    described = [f"morphology: series {morphology.series_number} {morphology.description!r}"]
-    if selection.t2 is not None:
-        series["t2"] = selection.t2.echoes
-        described.append(f"T2: series {selection.t2.series_number} {selection.t2.description!r}")
-    elif dess_t2 and len(morphology.echoes.times_ms) == 2:
+    described = [f"{role}: series {a.series_number} {a.description!r}" for role, a in used.items() if a is not None]
+    morphology = used.get("morphology")
+    if used["t2"] is not None:
+        series["t2"] = used["t2"].echoes
+    elif dess_t2 and morphology is not None and len(morphology.echoes.times_ms) == 2:
         series["t2"] = morphology.echoes
-        described.append("T2: two-point estimate from the DESS echoes (ignores T1 and diffusion weighting)")
-    if selection.t1rho is not None:
-        series["t1rho"] = selection.t1rho.echoes
-        described.append(f"T1rho: series {selection.t1rho.series_number} {selection.t1rho.description!r}")
-    laterality_of = next((a for a in (morphology, selection.t2, selection.t1rho) if a and a.laterality), None)
-    if laterality_of is None:
-        return series, None, None, described
-    return series, laterality_of.laterality, laterality_of.laterality_source, described
+        described.append("t2: two-point estimate from the DESS echoes (ignores T1 and diffusion weighting)")
+    if used["t1rho"] is not None:
+        series["t1rho"] = used["t1rho"].echoes
+    stated = [a for a in used.values() if a is not None and a.laterality_source in ("dicom", "series_description")]
+    if stated:
+        return series, stated[0].laterality, stated[0].laterality_source, described
+    hint = next((a.laterality for a in used.values() if a is not None and a.laterality), None)
+    if hint:
+        described.append(f"laterality: not stated; the field of view lies on the patient's {hint} (a {hint} knee?)")
+    return series, None, None, described
 
 
 def _print_table(biomarkers: BiomarkerSet) -> None:
