@@ -95,14 +95,23 @@ def resample_nearest(labels: Volume, target_affine: NDArray[np.float64], target_
     morphology series lands correctly on a T2 series of another orientation, resolution or field of view.
     Target voxels whose centre falls outside the label map get 0 (background).
     """
-    mapping = np.linalg.inv(labels.affine) @ np.asarray(target_affine, dtype=np.float64)
-    grid = np.indices(target_shape[:3], dtype=np.float32).reshape(3, -1)
-    source = np.einsum("ij,jn->in", mapping[:3, :3].astype(np.float32), grid) + mapping[:3, 3:4].astype(np.float32)
-    source = np.rint(source).astype(np.int64)
-    inside = np.all((source >= 0) & (source < np.asarray(labels.shape)[:, None]), axis=0)
-    out = np.zeros(grid.shape[1], dtype=labels.array.dtype)
-    out[inside] = labels.array[source[0, inside], source[1, inside], source[2, inside]]
-    return Volume(out.reshape(target_shape[:3]), np.asarray(target_affine, dtype=np.float64))
+    target_affine = np.asarray(target_affine, dtype=np.float64)
+    shape = tuple(int(n) for n in target_shape[:3])
+    if shape == labels.shape and np.allclose(target_affine, labels.affine, atol=1e-6):
+        return Volume(labels.array, target_affine)
+    mapping = np.linalg.inv(labels.affine) @ target_affine
+    # Source index = i * M[:, 0] + j * M[:, 1] + k * M[:, 2] + offset: add the per-axis parts slab by slab.
+    in_plane = (
+        np.arange(shape[1])[:, None, None] * mapping[:3, 1] + np.arange(shape[2])[None, :, None] * mapping[:3, 2]
+    ) + mapping[:3, 3]
+    upper = np.asarray(labels.shape) - 1
+    out = np.zeros(shape, dtype=labels.array.dtype)
+    for i in range(shape[0]):
+        source = np.rint(in_plane + i * mapping[:3, 0]).astype(np.int64)
+        inside = np.all((source >= 0) & (source <= upper), axis=-1)
+        hit = source[inside]
+        out[i][inside] = labels.array[hit[:, 0], hit[:, 1], hit[:, 2]]
+    return Volume(out, target_affine)
 
 
 def label_fractions(

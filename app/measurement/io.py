@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from app.measurement.geometry import bounding_box, crop_affine
 from app.measurement.knee import KneeMeasurement
 from app.measurement.maps import render_relaxation_map, render_thickness_map, thickness_maps
 from schemas.labels import EXTERNAL_LABEL_MAPS, Label, parse_label_mapping
@@ -100,6 +101,18 @@ def write_volume(volume: Volume, path: Path) -> None:
     nibabel.save(nibabel.Nifti1Image(volume.array, volume.affine), path)
 
 
+def _cropped_to_values(volume: Volume) -> Volume:
+    """The part of ``volume`` that holds values (not NaN), with the affine of that sub-grid.
+
+    A relaxation map is NaN outside the cartilage; cropping keeps the file small (a 512 x 512 x 80
+    series would be 80 MB) while the affine keeps it aligned with the images in any viewer.
+    """
+    box = bounding_box(np.isfinite(volume.array), (1, 1, 1))
+    if box is None:
+        return volume
+    return Volume(np.ascontiguousarray(volume.array[box.slices]), crop_affine(volume.affine, box))
+
+
 def save_maps(measurement: KneeMeasurement, series: dict[str, EchoSeries], directory: Path) -> list[Path]:
     """Write thickness maps (PNG + ``.npy``) and relaxation maps (NIfTI + PNG) into ``directory``.
 
@@ -117,7 +130,7 @@ def save_maps(measurement: KneeMeasurement, series: dict[str, EchoSeries], direc
     quantities = {"t2": "T2", "t1rho": "T1rho"}
     for key, relaxation in measurement.relaxation.items():
         nifti = directory / f"{key}_map.nii.gz"
-        write_volume(relaxation.map_ms, nifti)
+        write_volume(_cropped_to_values(relaxation.map_ms), nifti)
         picture = directory / f"{key}_map.png"
         render_relaxation_map(relaxation, series[key], quantities[key], picture)
         written += [nifti, picture]

@@ -30,6 +30,8 @@ from schemas.volume import EchoSeries
 
 #: Pixel size of the thickness maps (mm).
 MAP_PIXEL_MM = 0.75
+#: Anatomy shown around the fitted cartilage in relaxation map pictures (mm).
+CONTEXT_MM = 15.0
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,8 @@ def render_relaxation_map(
 ) -> int:
     """Write the slice with the most valid cartilage voxels (or ``slice_index``) as a PNG; returns the slice.
 
-    The first echo / spin-lock image is shown in grey with the fitted values of the voxels that count
-    in the regional means overlaid in colour.
+    The first echo / spin-lock image is shown in grey, cropped to the fitted cartilage with a margin of
+    :data:`CONTEXT_MM`, with the fitted values of the voxels that count in the regional means overlaid.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -196,21 +198,26 @@ def render_relaxation_map(
     valid = relaxation.valid
     index = int(np.argmax(valid.sum(axis=(1, 2)))) if slice_index is None else slice_index
     spacing = relaxation.map_ms.spacing_mm
-    anatomy = series.array[0, index].astype(np.float64)
-    overlay = np.where(valid[index], relaxation.map_ms.array[index], np.nan)
+    rows, columns = np.nonzero(valid[index]) if valid[index].any() else np.nonzero(np.ones(valid.shape[1:]))
+    margin = np.ceil(CONTEXT_MM / np.asarray(spacing[1:])).astype(int)
+    r0, r1 = max(rows.min() - margin[0], 0), min(rows.max() + margin[0] + 1, valid.shape[1])
+    c0, c1 = max(columns.min() - margin[1], 0), min(columns.max() + margin[1] + 1, valid.shape[2])
+    anatomy = series.array[0, index, r0:r1, c0:c1].astype(np.float64)
+    overlay = np.where(valid[index, r0:r1, c0:c1], relaxation.map_ms.array[index, r0:r1, c0:c1], np.nan)
     figure = Figure(figsize=(7.2, 6.4), dpi=120, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    extent = (0.0, anatomy.shape[1] * spacing[2], anatomy.shape[0] * spacing[1], 0.0)
+    extent = (c0 * spacing[2], c1 * spacing[2], r1 * spacing[1], r0 * spacing[1])
     axes.imshow(anatomy, cmap="gray", extent=extent, vmax=float(np.percentile(anatomy, 99.5)))
     values = overlay[np.isfinite(overlay)]
     low, high = np.percentile(values, [2, 98]) if len(values) else (0.0, 1.0)
     image = axes.imshow(
         overlay, cmap="magma", extent=extent, vmin=float(low), vmax=float(high), interpolation="nearest"
     )
-    axes.set_title(f"{quantity} map over eroded cartilage, slice {index + 1} of {valid.shape[0]}")
-    axes.set_xlabel("mm")
-    axes.set_ylabel("mm")
+    mean = f", mean {values.mean():.1f} ms over {len(values)} voxels" if len(values) else ""
+    axes.set_title(f"{quantity} map, slice {index + 1} of {valid.shape[0]}{mean}")
+    axes.set_xlabel("column (mm)")
+    axes.set_ylabel("row (mm)")
     figure.colorbar(image, ax=axes, label=f"{quantity} (ms)")
     figure.savefig(path)
     return index

@@ -33,7 +33,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
+from scipy.special import gammaincinv
 
 from schemas.volume import EchoSeries, Volume
 
@@ -127,7 +127,8 @@ def residual_noise_sigma(fit: ExponentialFit, n_times: int) -> float | None:
     if dof < 1 or not len(fit.residual_rms):
         return None
     median = float(np.median(n_times * fit.residual_rms**2 / dof))
-    return float(np.sqrt(median / (stats.chi2.median(dof) / dof)))
+    chi2_median = 2.0 * float(gammaincinv(dof / 2.0, 0.5))  # median of the chi-square distribution
+    return float(np.sqrt(median / (chi2_median / dof)))
 
 
 def fit_monoexponential(
