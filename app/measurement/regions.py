@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from app.measurement.geometry import Box, bounding_box, linear, resample_nearest
 from schemas.biomarkers import Laterality
@@ -49,6 +50,10 @@ _SECTION_STEP_MM = 0.25
 _SHAFT_START_MM = 45.0
 #: ... when at least this much of it is in the field of view (mm).
 _MIN_SHAFT_MM = 10.0
+#: Height above each condyle's lowest point over which its posterior-distal arc is fitted (mm).
+_CONDYLE_WINDOW_MM = 35.0
+#: Half the width of the intercondylar notch, left out between the two condyles' halves (mm).
+_HALF_NOTCH_MM = 8.0
 
 
 class RegionError(ValueError):
@@ -60,14 +65,15 @@ class KneeFrame:
     """Landmarks of one knee in the femur's own frame, and which way is medial.
 
     Femur coordinates (mm, origin at the RAS origin): ``s`` along the femoral shaft (superior), ``m``
-    the patient's x axis made perpendicular to it (so +m is the patient's right), ``a = s x m``
-    (anterior). The regions are anatomical: a knee scanned in flexion gets the same regions as one
-    scanned straight.
+    along the condyles' geometric centre axis made perpendicular to it (+m towards the patient's
+    right), ``a = s x m`` (anterior). The regions are anatomical: a knee scanned flexed or turned in the coil gets the
+    same regions as one scanned straight.
     """
 
     laterality: Laterality
     axes: NDArray[np.float64]  # 3x3, columns: the m, a and s unit vectors in RAS
-    shaft_in_view: bool  # False: too little shaft in the field of view, the scanner's axes were used
+    shaft_in_view: bool  # False: too little shaft in the field of view; s is the scanner's z
+    condyles_fitted: bool  # False: the condyles' centres could not be fitted; m is the scanner's x
     notch_m: float  # sagittal plane through the middle of the intercondylar notch
     notch_a: float  # anterior end of the notch: the femur's lowest point in that plane
     posterior_a_medial: float  # posterior end of the medial condyle
@@ -94,9 +100,9 @@ class KneeFrame:
 def knee_frame(labels: Volume, laterality: Laterality) -> KneeFrame:
     """Find the femur's axes, the intercondylar notch and the condyles' posterior ends on the femur label.
 
-    1. The shaft axis: a line fitted through the centroids of the femur's axial sections from
-       :data:`_SHAFT_START_MM` above its lowest point to the top of the field of view (the scanner's
-       axes when less than :data:`_MIN_SHAFT_MM` of shaft is in view).
+    1. The axes (:func:`_femur_axes`): the shaft, a line fitted through the centroids of the femur's
+       axial sections from :data:`_SHAFT_START_MM` above its lowest point to the top of the field of
+       view; and the axis through the centres of the posterior condyles.
     2. In the femur frame, the distal surface as a height map: the lowest femur point above each
        ``(m, a)``. Along ``m``, the lowest point of each sagittal section is low at the condyles and high
        over the notch (there the lowest bone is the notch roof or the trochlear groove); the notch is the
@@ -112,7 +118,7 @@ def knee_frame(labels: Volume, laterality: Laterality) -> KneeFrame:
     corners = labels.world(
         np.array([[i, j, k] for i in box_limits(box, 0) for j in box_limits(box, 1) for k in box_limits(box, 2)])
     )
-    axes, shaft_in_view = _femur_axes(labels, corners)
+    axes, shaft_in_view, condyles_fitted = _femur_axes(labels, corners)
     mask, origin = _femur_grid(labels, corners, axes, _FRAME_GRID_MM)
     lowest = int(np.argmax(mask.any(axis=(0, 1))))
     mask[:, :, lowest + int(_DISTAL_FEMUR_MM / _FRAME_GRID_MM) + 1 :] = False
@@ -151,6 +157,7 @@ def knee_frame(labels: Volume, laterality: Laterality) -> KneeFrame:
         laterality=laterality,
         axes=axes,
         shaft_in_view=shaft_in_view,
+        condyles_fitted=condyles_fitted,
         notch_m=float(notch_m),
         notch_a=notch_a,
         posterior_a_medial=posterior_end(medial_columns),
@@ -171,39 +178,116 @@ def _femur_grid(
     return resample_nearest(labels, grid, shape).array == Label.FEMUR, origin
 
 
-def _femur_axes(labels: Volume, corners: NDArray[np.float64]) -> tuple[NDArray[np.float64], bool]:
-    """The femur frame's axes (columns m, a, s) from the shaft, and whether the shaft was in view."""
+def _femur_axes(labels: Volume, corners: NDArray[np.float64]) -> tuple[NDArray[np.float64], bool, bool]:
+    """The femur frame's axes (columns m, a, s), and whether the shaft and both condyles were measured.
+
+    ``s`` follows the shaft (the scanner's z when too little shaft is in view); ``m`` is the condyles'
+    geometric centre axis (through the centres of the circles that fit the posterior condyles in
+    sagittal section, the knee's flexion axis) made perpendicular to ``s`` (the scanner's x when the
+    condyles cannot be fitted). Together they keep the anterior-posterior region limits anatomical when
+    the knee lies flexed or turned in the coil.
+    """
     mask, _ = _femur_grid(labels, corners, np.eye(3), _FRAME_GRID_MM)
     present = np.flatnonzero(mask.any(axis=(0, 1)))
     levels = present[present >= present[0] + int(_SHAFT_START_MM / _FRAME_GRID_MM)]
     shaft = np.array([0.0, 0.0, 1.0])
-    in_view = len(levels) * _FRAME_GRID_MM >= _MIN_SHAFT_MM
-    if in_view:
+    shaft_in_view = len(levels) * _FRAME_GRID_MM >= _MIN_SHAFT_MM
+    if shaft_in_view:
         centroids = np.array([np.argwhere(mask[:, :, k]).mean(axis=0) for k in levels]) * _FRAME_GRID_MM
         slope_x, slope_y = np.polyfit(levels * _FRAME_GRID_MM, centroids, 1)[0]
         shaft = np.array([slope_x, slope_y, 1.0]) / np.sqrt(1.0 + slope_x**2 + slope_y**2)
-    m = np.array([1.0, 0.0, 0.0]) - shaft[0] * shaft
-    m /= np.linalg.norm(m)
-    return np.column_stack([m, np.cross(shaft, m), shaft]), bool(in_view)
+    m = _perpendicular(np.array([1.0, 0.0, 0.0]), shaft)
+    axes = np.column_stack([m, np.cross(shaft, m), shaft])
+    flexion_axis = _condylar_axis(labels, corners, axes)
+    if flexion_axis is not None:
+        m = _perpendicular(flexion_axis, shaft)
+        axes = np.column_stack([m, np.cross(shaft, m), shaft])
+    return axes, bool(shaft_in_view), flexion_axis is not None
+
+
+def _perpendicular(vector: NDArray[np.float64], axis: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``vector`` without its component along the unit ``axis``, normalised."""
+    result = vector - (vector @ axis) * axis
+    return result / np.linalg.norm(result)
+
+
+def _condylar_axis(
+    labels: Volume, corners: NDArray[np.float64], axes: NDArray[np.float64]
+) -> NDArray[np.float64] | None:
+    """RAS direction from the medial-side to the lateral-side condyle centre (or the reverse), or None.
+
+    Each half of the distal femur (split at the middle of its width, leaving out the notch) gives the
+    posterior-most femur point of every sagittal column and level up to :data:`_CONDYLE_WINDOW_MM`
+    above that condyle's lowest point: the posterior-distal arc of the condyle. A circle fitted to those
+    points in the (a, s) plane, at the side's mean ``m``, is the condyle's centre.
+    """
+    mask, _ = _femur_grid(labels, corners, axes, _FRAME_GRID_MM)
+    columns = np.flatnonzero(mask.any(axis=(1, 2)))
+    if len(columns) < 2 * _HALF_NOTCH_MM / _FRAME_GRID_MM + 10:
+        return None
+    middle = (columns[0] + columns[-1]) // 2
+    gap = int(_HALF_NOTCH_MM / _FRAME_GRID_MM)
+    centres = []
+    for side in (slice(columns[0], middle - gap), slice(middle + gap, columns[-1] + 1)):
+        half = mask[side]
+        lowest = int(np.argmax(half.any(axis=(0, 1))))
+        window = half[:, :, lowest : lowest + int(_CONDYLE_WINDOW_MM / _FRAME_GRID_MM)]
+        column, level = np.nonzero(window.any(axis=1))
+        if len(column) < 20:
+            return None
+        posterior = np.argmax(window[column, :, level], axis=1).astype(np.float64)  # first a with bone
+        level = level.astype(np.float64)
+        design = np.column_stack([posterior, level, np.ones_like(level)])
+        solution = np.linalg.lstsq(design, posterior**2 + level**2, rcond=None)[0]
+        centres.append(np.array([side.start + column.mean(), solution[0] / 2, lowest + solution[1] / 2]))
+    direction = axes @ (centres[1] - centres[0])
+    return direction / np.linalg.norm(direction)
 
 
 def _notch_anterior_end(
     labels: Volume, axes: NDArray[np.float64], notch_m: float, origin: NDArray[np.float64], shape: tuple[int, ...]
 ) -> float:
-    """The ``a`` of the lowest femur point in the sagittal plane ``m = notch_m`` (sampled at a fine step)."""
+    """The ``a`` of the lowest femur point in the sagittal plane ``m = notch_m``.
+
+    The trochlear groove's floor is nearly flat along ``a`` where it meets the notch roof, so a lowest
+    point read off voxels would wander by millimetres between tied voxels. The distal surface is
+    therefore measured to sub-voxel precision: sagittal sections at ``notch_m`` and 1 and 2 mm either
+    side (the floor is flat across the notch's middle) are sampled finely, smoothed with a Gaussian as
+    wide as the label map's largest voxel, and their 0.5 crossing gives the surface height along ``a``;
+    the mean profile's minimum is refined with a parabola through its neighbours.
+    """
     step = _SECTION_STEP_MM
     count_a = int(shape[1] * _FRAME_GRID_MM / step)
     count_s = int(shape[2] * _FRAME_GRID_MM / step)
+    offsets = np.arange(-2.0, 2.5, 1.0)
     grid = np.eye(4)
-    grid[:3, :3] = axes * step
-    grid[:3, 3] = axes @ np.array([notch_m, origin[1], origin[2]])
-    section = resample_nearest(labels, grid, (1, count_a, count_s)).array[0] == Label.FEMUR
-    has_bone = section.any(axis=1)
-    if not has_bone.any():
+    grid[:3, :3] = axes * np.array([1.0, step, step])
+    grid[:3, 3] = axes @ np.array([notch_m + offsets[0], origin[1], origin[2]])
+    sections = resample_nearest(labels, grid, (len(offsets), count_a, count_s)).array == Label.FEMUR
+    sigma = max(labels.spacing_mm) / step
+    smooth = ndimage.gaussian_filter(sections.astype(np.float32), (0, sigma, sigma))
+    inside = smooth >= 0.5
+    has_bone = inside.any(axis=2)
+    if not has_bone.any(axis=0).any():
         raise RegionError("could not find the anterior end of the intercondylar notch on the femur label")
-    lowest = np.where(has_bone, np.argmax(section, axis=1), np.iinfo(np.int64).max)
-    tied = np.flatnonzero(lowest == lowest.min())
-    return float(origin[1] + step * tied.mean())
+    first = np.argmax(inside, axis=2)  # first s index inside bone, per section and a
+    before = np.take_along_axis(smooth, np.maximum(first - 1, 0)[..., None], axis=2)[..., 0]
+    after = np.take_along_axis(smooth, first[..., None], axis=2)[..., 0]
+    height = first - (after - 0.5) / np.maximum(after - before, 1e-6)  # sub-pixel 0.5 crossing
+    height = np.where(has_bone & (first > 0), height, np.nan)
+    seen = ~np.isnan(height)
+    if not seen.any(axis=0).any():
+        raise RegionError("could not find the anterior end of the intercondylar notch on the femur label")
+    profile = np.where(
+        seen.any(axis=0), np.where(seen, height, 0).sum(axis=0) / np.maximum(seen.sum(axis=0), 1), np.inf
+    )
+    lowest = int(np.argmin(profile))
+    shift = 0.0
+    if 0 < lowest < len(profile) - 1 and np.all(np.isfinite(profile[lowest - 1 : lowest + 2])):
+        left, middle, right = profile[lowest - 1 : lowest + 2]
+        curvature = left - 2 * middle + right
+        shift = float(np.clip(0.5 * (left - right) / curvature, -1, 1)) if curvature > 0 else 0.0
+    return float(origin[1] + step * (lowest + shift))
 
 
 def box_limits(box: Box, axis: int) -> tuple[int, int]:
