@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import lzma
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from app.settings import get_settings
 from tests.data import cache_dir, shared_data_dir, unpacked, verified
+
+if TYPE_CHECKING:
+    from app.imaging.phantom import Phantom
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +63,58 @@ def pymskt_dir() -> Path:
         if not link.exists():
             link.symlink_to(verified(source / name))
     return target
+
+
+class PhantomFactory:
+    """Knee phantoms for tests, generated once per session and argument set.
+
+    ``factory(seed=..., side=..., grade=..., protocols=...)`` returns the folder the study was written to
+    (DICOM series, labels.nii.gz, thickness_truth.nii.gz, truth.json); ``factory.phantom(...)`` returns
+    the in-memory :class:`~app.imaging.phantom.Phantom` with the same arguments. Protocols default to
+    the small test variants of dess, t2-mese and t1rho-cubequant.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._phantoms: dict[tuple, Phantom] = {}
+        self._paths: dict[tuple, Path] = {}
+
+    @staticmethod
+    def _key(seed: int, side: str, grade: int, protocols: Sequence[str] | None) -> tuple:
+        from app.imaging.phantom import SMALL_PROTOCOLS
+
+        return (seed, side, grade, tuple(protocols or SMALL_PROTOCOLS))
+
+    def phantom(
+        self, seed: int = 0, side: str = "right", grade: int = 0, protocols: Sequence[str] | None = None
+    ) -> Phantom:
+        from app.imaging.phantom import generate_phantom
+
+        key = self._key(seed, side, grade, protocols)
+        if key not in self._phantoms:
+            self._phantoms[key] = generate_phantom(seed=seed, side=side, grade=grade, protocols=list(key[3]))  # type: ignore[arg-type]
+        return self._phantoms[key]
+
+    def __call__(
+        self, seed: int = 0, side: str = "right", grade: int = 0, protocols: Sequence[str] | None = None
+    ) -> Path:
+        from app.imaging.phantom import write_phantom
+
+        key = self._key(seed, side, grade, protocols)
+        if key not in self._paths:
+            path = self.root / f"seed{seed}-{side}-grade{grade}-{len(self._paths)}"
+            write_phantom(self.phantom(seed, side, grade, protocols), path)
+            self._paths[key] = path
+        return self._paths[key]
+
+
+@pytest.fixture(scope="session")
+def phantom_factory(tmp_path_factory: pytest.TempPathFactory) -> PhantomFactory:
+    """Writes (and caches) small phantom studies: ``phantom_factory(seed=1, side="left", grade=4)``."""
+    return PhantomFactory(tmp_path_factory.mktemp("phantoms"))
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(phantom_factory: PhantomFactory) -> Path:
+    """A small right grade-0 phantom (seed 0) written to disk with the dess, t2-mese and t1rho protocols."""
+    return phantom_factory()

@@ -94,4 +94,7 @@ def inspect(
             f"{a.laterality or '?'} ({a.laterality_source or 'unknown'})",
             a.orientation,
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(table)

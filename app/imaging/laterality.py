@@ -2,8 +2,8 @@
 
 1. ``Laterality`` (0020,0060) or ``ImageLaterality`` (0020,0062): ``R`` / ``L``.
 2. The series description (then protocol name), conservatively: the words LEFT / RIGHT anywhere, or
-   LT / RT / L / R only next to a word starting with KNEE (``"R KNEE"``, ``"Knee_Lt"``). Descriptions
-   naming both sides give nothing.
+   LT / RT / L / R only next to a word starting with KNEE (``"R KNEE"``, ``"Knee_Lt"``). A description
+   that names both sides, or has a stray LT / RT for the other side, gives nothing.
 3. Patient position: ImagePositionPatient is in the patient's own coordinates, whose x = 0 is the
    scanner's isocentre; a knee coil holds the examined knee beside the midline, so a field of view
    centred more than :data:`MIDLINE_OFFSET_MM` to the patient's right (LPS x < -40) is a right knee and
@@ -47,15 +47,18 @@ def from_dicom(headers: Sequence[Dataset]) -> Side | None:
 def from_description(text: str) -> Side | None:
     """The side a series description names, or None when it names none or both."""
     tokens = [t for t in re.split(r"[^A-Z0-9]+", text.upper()) if t]
-    sides: set[Side] = set()
+    confirmed: set[Side] = set()  # LEFT / RIGHT, or an abbreviation next to KNEE
+    mentioned: set[Side] = set()  # ... or LT / RT anywhere: enough to doubt the other side
     for i, token in enumerate(tokens):
         if token in _WORDS:
-            sides.add(_WORDS[token])
+            confirmed.add(_WORDS[token])
         elif token in _ABBREVIATIONS:
             neighbours = tokens[max(i - 1, 0) : i] + tokens[i + 1 : i + 2]
             if any(n.startswith("KNEE") for n in neighbours):
-                sides.add(_ABBREVIATIONS[token])
-    return sides.pop() if len(sides) == 1 else None
+                confirmed.add(_ABBREVIATIONS[token])
+            elif len(token) == 2:
+                mentioned.add(_ABBREVIATIONS[token])
+    return confirmed.pop() if len(confirmed) == 1 and mentioned <= confirmed else None
 
 
 def from_position(center_lps: np.ndarray) -> Side | None:

@@ -104,7 +104,7 @@ def _geometry_key(images: list[Image]) -> tuple:
 def _pixels(image: Image) -> NDArray[np.float32]:
     try:
         array = image.ds.pixel_array.astype(np.float32)
-    except Exception as error:  # noqa: BLE001 - decoders raise many types
+    except Exception as error:  # decoders raise many types
         raise LoaderError(f"{image.origin}: cannot decode pixel data: {error}") from None
     slope = _float(image.ds, "RescaleSlope")
     intercept = _float(image.ds, "RescaleIntercept")

@@ -6,7 +6,8 @@ What is set aside, and how loudly:
   one warning with their count; named explicitly in a file list: refused;
 - DICOM objects without pixels or of a non-image SOP class (SR, presentation states, SEG, KOS,
   DICOMDIR), secondary captures, and localizer images (ImageType LOCALIZER): skipped with a warning;
-- a DICOM file that cannot be parsed (e.g. truncated): refused, naming the file;
+- a DICOM file that cannot be parsed, or an image without (all of) its pixel data, e.g. truncated:
+  refused, naming the file;
 - images of another modality than MR, and multi-frame (enhanced) images: refused.
 
 Warnings carry counts and SOP class names only, never patient data.
@@ -14,6 +15,7 @@ Warnings carry counts and SOP class names only, never patient data.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,10 +49,24 @@ def _read_file(path: Path, explicit: bool) -> Dataset | None:
         if explicit:
             raise LoaderError(f"{path} is not a DICOM file (no DICM preamble / Part 10 header)") from None
         return None
-    except Exception as error:  # noqa: BLE001 - pydicom raises many types on damaged files
+    except Exception as error:  # pydicom raises many types on damaged files
         raise LoaderError(
             f"cannot read DICOM file {path}: {type(error).__name__}: {error} (truncated or damaged?)"
         ) from None
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder``, following symbolic links to folders (each real folder once)."""
+    files: list[Path] = []
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        files += [Path(root) / name for name in names]
+    return sorted(files)
 
 
 def _datasets(source: Source) -> tuple[list[tuple[Dataset, str]], int]:
@@ -58,7 +74,7 @@ def _datasets(source: Source) -> tuple[list[tuple[Dataset, str]], int]:
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
+            files = _files_under(path)
             read = [(ds, str(p)) for p in files if (ds := _read_file(p, explicit=False)) is not None]
             return read, len(files) - len(read)
         if not path.exists():
@@ -72,10 +88,17 @@ def _datasets(source: Source) -> tuple[list[tuple[Dataset, str]], int]:
     raise LoaderError("give a folder, a list of files or a list of pydicom Datasets, not a mixture")
 
 
-def _is_image(ds: Dataset) -> bool:
-    """An acquired image: pixel data and an image storage SOP class (secondary captures are screenshots)."""
+def _is_image(ds: Dataset, origin: str) -> bool:
+    """An acquired image: an image storage SOP class (secondary captures are screenshots) with pixel data.
+
+    An image instance without pixel data is refused: it is a truncated file or a bare header.
+    """
     name = UID(str(ds.get("SOPClassUID", ""))).name or ""
-    return "PixelData" in ds and "Image Storage" in name and "Secondary Capture" not in name
+    if "Image Storage" not in name or "Secondary Capture" in name:
+        return False
+    if "PixelData" not in ds:
+        raise LoaderError(f"{origin}: {name} instance without pixel data (truncated file or header only?)")
+    return True
 
 
 def read_images(source: Source) -> list[Image]:
@@ -87,7 +110,7 @@ def read_images(source: Source) -> list[Image]:
     localizers = 0
     images: list[Image] = []
     for ds, origin in datasets:
-        if not _is_image(ds):
+        if not _is_image(ds, origin):
             non_images[UID(str(ds.get("SOPClassUID", "unknown"))).name or "unknown SOP class"] += 1
         elif "LOCALIZER" in [str(v).upper() for v in ds.get("ImageType", [])]:
             localizers += 1
@@ -107,9 +130,8 @@ def read_images(source: Source) -> list[Image]:
     foreign = {m: o for m, o in by_modality.items() if m != "MR"}
     if foreign:
         modality, origins = next(iter(foreign.items()))
-        raise LoaderError(
-            f"{len(origins)} image(s) of modality {modality} are not MR; msk-cds analyses MR only ({name_files(origins)})"
-        )
+        where = name_files(origins)
+        raise LoaderError(f"{len(origins)} image(s) of modality {modality} are not MR; only MR is analysed ({where})")
     multiframe = [image.origin for image in images if int(image.ds.get("NumberOfFrames", 1) or 1) > 1]
     if multiframe:
         raise LoaderError(f"multi-frame (enhanced) MR images are not supported yet ({name_files(multiframe)})")

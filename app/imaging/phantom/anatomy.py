@@ -218,7 +218,7 @@ def _femur(j: _Jitter, rng: np.random.Generator, common: dict) -> Articulation:
     cartilage = FemoralCartilage(
         condyles={MC: mc.center, LC: lc.center},
         trochlea=frozenset({M_FACET, L_FACET, GROOVE}),
-        trochlea_top_s=float(groove.center[2] + 0.25 * (groove.b + groove.radius)),
+        trochlea_top_s=float(groove.center[2] - 0.25 * (groove.b + groove.radius)),
         posterior_top_s=float(mc.center[2] + 0.35 * (mc.b + mc.radius)),
         a_posterior={
             "medial": float(mc.center[1] - mc.a - mc.radius),
@@ -402,12 +402,12 @@ def _osteophyte(site: str, radius: float, femur: Articulation, tibia: Articulati
     sites: dict[str, tuple[Bone, NDArray, NDArray]] = {
         "medial femoral condyle": (
             femur.bone,
-            [*mc.center, -(mc.half_length + mc.radius), 0, -mc.b],
+            mc.center + np.array([-(mc.half_length + mc.radius), 0.0, -mc.b]),
             np.array([-0.8, 0, -0.6]),
         ),
         "lateral femoral condyle": (
             femur.bone,
-            [*lc.center, lc.half_length + lc.radius, 0, -lc.b],
+            lc.center + np.array([lc.half_length + lc.radius, 0.0, -lc.b]),
             np.array([0.8, 0, -0.6]),
         ),
         "medial tibial plateau": (
@@ -423,7 +423,7 @@ def _osteophyte(site: str, radius: float, femur: Articulation, tibia: Articulati
         "patella superior pole": (patella.bone, np.array([0.0, -8.0, 20.0]), np.array([0, -0.55, 0.83])),
         "lateral trochlea": (
             femur.bone,
-            [*l_facet.center, l_facet.half_length + l_facet.radius, 4.0, 0],
+            l_facet.center + np.array([l_facet.half_length + l_facet.radius, 4.0, 0.0]),
             np.array([0.7, 0.7, 0]),
         ),
     }

@@ -199,7 +199,7 @@ class FemoralCartilage(CartilageModel):
     thickness_lateral: dict[str, float] = field(default_factory=dict)
 
     def taper(self, points: Points, normals: Points, parts: NDArray[np.intp]) -> NDArray[np.float64]:
-        sides = 1.0 - smoothstep(0.5, 0.82, np.abs(normals[:, 0]))
+        sides = 1.0 - smoothstep(0.45, 0.75, np.abs(normals[:, 0]))
         on_condyle = np.isin(parts, list(self.condyles))
         on_trochlea = np.isin(parts, list(self.trochlea))
         s, a = points[:, 2], points[:, 1]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.imaging.phantom.shapes import Points, SurfaceQuery, Union, in_box
+from app.imaging.phantom.shapes import Points, SurfaceQuery, Union, extent_of, near_box, transform_extent
 from schemas.labels import Label
 
 E_M = np.array([1.0, 0.0, 0.0])
@@ -90,18 +90,25 @@ class Bone:
         return best, which
 
     def query_articular(
-        self, knee_points: Points, margin: float
+        self, knee_points: Points, margin: float, knee_extent: tuple[NDArray, NDArray] | None = None
     ) -> tuple[SurfaceQuery, NDArray[np.intp], NDArray[np.float64]]:
-        """:meth:`query`, plus the distance to the nearest articular part (``inf`` when none is near)."""
+        """:meth:`query`, plus the distance to the nearest articular part (``inf`` when none is near).
+
+        ``knee_extent`` (a box holding the points, in the knee frame) saves recomputing it.
+        """
         local = self.frame.to_local(knee_points)
         n = len(local)
         best = SurfaceQuery(np.full(n, np.inf), np.zeros((n, 3)), np.zeros((n, 3)))
         which = np.full(n, -1, dtype=np.intp)
         articular = np.full(n, np.inf)
+        if knee_extent is not None:
+            extent = transform_extent(knee_extent, self.frame.rotation.T, -self.frame.rotation.T @ self.frame.origin)
+        else:
+            extent = extent_of(local) if n else None
         for index, part in enumerate(self.shape.parts):
             low, high = part.bounds()
-            idx = np.flatnonzero(in_box(local, low - margin, high + margin))
-            if idx.size == 0:
+            idx = near_box(local, low - margin, high + margin, extent)
+            if idx is None:
                 continue
             q = part.query(local[idx])
             closer = q.distance < best.distance[idx]

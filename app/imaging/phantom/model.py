@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from app.imaging.phantom.anatomy import Articulation, KneeBones
 from app.imaging.phantom.frames import RigidFrame
-from app.imaging.phantom.shapes import Points, in_box
+from app.imaging.phantom.shapes import Points, extent_of, near_box
 from app.imaging.phantom.softtissue import SoftTissue
 from app.imaging.phantom.tissues import Tissue
 from schemas.labels import Label
@@ -104,10 +104,12 @@ class KneeModel:
         inside = np.maximum(np.minimum(-d, np.abs(d + CORTEX_MM)), 0.0)
         return np.where(d > 0, outside, inside)
 
-    def _bone_state(self, art: Articulation, points: Points, band: float) -> _BoneState:
+    def _bone_state(self, art: Articulation, points: Points, band: float, extent: tuple) -> _BoneState:
         low, high = art.bone.knee_bounds(band)
-        idx = np.flatnonzero(in_box(points, low, high))
-        query, part, articular = art.bone.query_articular(points[idx], band)
+        idx = near_box(points, low, high, extent)
+        idx = np.zeros(0, dtype=np.intp) if idx is None else idx
+        sub_extent = (np.maximum(extent[0], low), np.minimum(extent[1], high))
+        query, part, articular = art.bone.query_articular(points[idx], band, sub_extent)
         sample = art.cartilage.sample(query.point, query.normal, part)
         return _BoneState(
             idx, query.distance, sample.thickness_mm, sample.covered, sample.label, sample.subregion,
@@ -118,6 +120,9 @@ class KneeModel:
         """Label, tissue and relaxation of the knee at knee-frame ``points``."""
         n = len(points)
         out = PointSample.empty(n)
+        if n == 0:
+            return out
+        extent = extent_of(points)
         soft = self.soft
         bands = self.bands()
         bound = np.full(n, np.inf) if clearance else None
@@ -139,12 +144,14 @@ class KneeModel:
 
         def shapes(items, mask: NDArray, label: int, tissue: Tissue) -> None:
             candidates = np.flatnonzero(mask)
+            if candidates.size == 0:
+                return
             subset = points[candidates]
             margin = 0.0 if bound is None else 20.0
             for shape in items:
                 low, high = shape.bounds()
-                near = np.flatnonzero(in_box(subset, low - margin, high + margin))
-                if near.size == 0:
+                near = near_box(subset, low - margin, high + margin, extent)
+                if near is None:
                     continue
                 idx = candidates[near]
                 d = shape.distance(subset[near])
@@ -156,9 +163,9 @@ class KneeModel:
         shapes(soft.vessels, deep, Label.BACKGROUND, Tissue.VESSEL)
         shapes(soft.nerves, deep, Label.NERVE, Tissue.NERVE)
 
-        femur = self._bone_state(self.bones.femur, points, bands["femur"])
-        tibia = self._bone_state(self.bones.tibia, points, bands["tibia"])
-        patella = self._bone_state(self.bones.patella, points, bands["patella"])
+        femur = self._bone_state(self.bones.femur, points, bands["femur"], extent)
+        tibia = self._bone_state(self.bones.tibia, points, bands["tibia"], extent)
+        patella = self._bone_state(self.bones.patella, points, bands["patella"], extent)
         outer = {
             name: state.full(n, state.distance - state.thickness, np.inf)
             for name, state in (("femur", femur), ("tibia", tibia), ("patella", patella))
@@ -181,7 +188,8 @@ class KneeModel:
         if soft.cyst is not None:
             low, high = soft.cyst.bounds()
             margin = 0.0 if bound is None else 20.0
-            idx = np.flatnonzero(in_box(points, low - margin, high + margin))
+            idx = near_box(points, low - margin, high + margin, extent)
+            idx = np.zeros(0, dtype=np.intp) if idx is None else idx
             level = soft.cyst.level(points[idx])
             put(idx[level < 1.0], Label.JOINT_FLUID, Tissue.FLUID)
             if bound is not None:
@@ -203,7 +211,8 @@ class KneeModel:
 
         # Bones (fibula first: the tibia wins where they touch), then osteophytes and marrow lesions.
         fib_low, fib_high = self.bones.fibula.knee_bounds(1.0)
-        fib_idx = np.flatnonzero(in_box(points, fib_low, fib_high))
+        fib_idx = near_box(points, fib_low, fib_high, extent)
+        fib_idx = np.zeros(0, dtype=np.intp) if fib_idx is None else fib_idx
         fib_d = self.bones.fibula.distance(points[fib_idx])
         self._bone(fib_idx, fib_d, Label.FIBULA, out)
         if bound is not None:
@@ -216,7 +225,9 @@ class KneeModel:
         margin = 0.0 if bound is None else 20.0
         for _, sphere in self.bones.osteophytes:
             low, high = sphere.bounds()
-            idx = np.flatnonzero(in_box(points, low - margin, high + margin))
+            idx = near_box(points, low - margin, high + margin, extent)
+            if idx is None:
+                continue
             d = sphere.distance(points[idx])
             spur = (d <= 0) & (bone_distance[idx] > 0) & (out.tissue[idx] != Tissue.CARTILAGE)
             put(idx[spur], Label.OSTEOPHYTE, Tissue.MARROW)
@@ -225,7 +236,9 @@ class KneeModel:
                 bound[idx] = np.minimum(bound[idx], np.abs(d))
         for _, ellipsoid in self.bones.bmls:
             low, high = ellipsoid.bounds()
-            idx = np.flatnonzero(in_box(points, low - margin, high + margin))
+            idx = near_box(points, low - margin, high + margin, extent)
+            if idx is None:
+                continue
             level = ellipsoid.level(points[idx])
             put(idx[(level < 1.0) & (bone_distance[idx] < -BML_MARGIN_MM)], Label.BONE_MARROW_LESION, Tissue.EDEMA)
             if bound is not None:

@@ -22,7 +22,7 @@ from app.imaging.phantom.protocols import ProtocolSpec
 #: Target block edges (mm) of the coarse levels, coarsest first.
 _LEVEL_MM = (6.4, 1.6, 0.8)
 #: Points per model evaluation (keeps the working set in cache).
-_CHUNK = 131072
+_CHUNK = 65536
 
 
 @dataclass(frozen=True)

@@ -55,15 +55,31 @@ def _signal(
     return [scale * (1.0 - (e1 - cos_a) * r), scale * (1.0 - (1.0 - e1 * cos_a) * r)]
 
 
-def _parameters(spec: ProtocolSpec, sample: RasterSample) -> tuple[NDArray, ...]:
-    tissue = sample.tissue
-    pd = property_table("pd")[tissue]
-    fat = np.array([TISSUE_RELAXATION[t].fat for t in Tissue])[tissue]
-    pd = np.where(fat, pd * (1.0 - spec.fat_suppression), pd)
-    t2 = np.where(np.isnan(sample.t2_ms), property_table("t2_ms")[tissue], sample.t2_ms)
-    t1rho = np.where(np.isnan(sample.t1rho_ms), property_table("t1rho_ms")[tissue], sample.t1rho_ms)
-    t2star = np.where(tissue == Tissue.CARTILAGE, 0.6 * t2, property_table("t2star_ms")[tissue])
-    return pd, property_table("t1_ms")[tissue], t2, t2star, t1rho
+def _proton_density(spec: ProtocolSpec) -> NDArray[np.float64]:
+    """Visible proton density per tissue: fat signal reduced by the protocol's fat suppression."""
+    fat = np.array([TISSUE_RELAXATION[t].fat for t in Tissue])
+    return np.where(fat, property_table("pd") * (1.0 - spec.fat_suppression), property_table("pd"))
+
+
+def _tissue_signals(spec: ProtocolSpec) -> NDArray[np.float64]:
+    """Signal of every tissue at every time point, ``(n_tissues, n_times)``, with its default relaxation."""
+    names = ("t1_ms", "t2_ms", "t2star_ms", "t1rho_ms")
+    return np.stack(_signal(spec, _proton_density(spec), *(property_table(name) for name in names)), axis=1)
+
+
+def _sample_signals(spec: ProtocolSpec, sample: RasterSample) -> list[NDArray[np.float32]]:
+    """Signal per voxel and time point: a table look-up, except where T2 / T1rho vary per point (cartilage)."""
+    table = _tissue_signals(spec).astype(np.float32)
+    signals = [table[:, i][sample.tissue] for i in range(table.shape[1])]
+    varying = np.flatnonzero(~np.isnan(sample.t2_ms.ravel()))
+    if varying.size:
+        tissue = sample.tissue.ravel()[varying]
+        t2 = sample.t2_ms.ravel()[varying].astype(np.float64)
+        t1rho = sample.t1rho_ms.ravel()[varying].astype(np.float64)
+        values = _signal(spec, _proton_density(spec)[tissue], property_table("t1_ms")[tissue], t2, 0.6 * t2, t1rho)
+        for signal, value in zip(signals, values, strict=True):
+            signal.ravel()[varying] = value
+    return signals
 
 
 def fluid_reference(spec: ProtocolSpec) -> float:
@@ -87,29 +103,29 @@ def coil_sensitivity(shape: tuple[int, int, int], strength: float, rng: np.rando
 
 def synthesize(spec: ProtocolSpec, samples: list[RasterSample], rng: np.random.Generator) -> NDArray[np.float32]:
     """Stored pixel values (as float32) of every time point: array ``(n_times, slices, rows, columns)``."""
-    total: list[NDArray[np.float64]] | None = None
+    total: list[NDArray[np.float32]] | None = None
     for sample in samples:
-        signals = _signal(spec, *_parameters(spec, sample))
+        signals = _sample_signals(spec, sample)
         total = signals if total is None else [a + b for a, b in zip(total, signals, strict=True)]
     assert total is not None
-    reference = fluid_reference(spec)
-    field = coil_sensitivity(samples[0].tissue.shape, spec.bias, rng)
-    images = []
-    for signal in total:
-        image = signal / (len(samples) * reference)
+    scale = np.float32(1.0 / (len(samples) * fluid_reference(spec)))
+    field = coil_sensitivity(samples[0].tissue.shape, spec.bias, rng).astype(np.float32)
+    images = np.empty((len(total), *samples[0].tissue.shape), dtype=np.float32)
+    for i, signal in enumerate(total):
+        image = signal * scale
         if spec.blur > 0:
             image = gaussian_filter1d(image, spec.blur, axis=2, mode="nearest")
-        image = image * field
+        image *= field
         if spec.noise > 0:
-            real = image + rng.normal(0.0, spec.noise, image.shape)
-            imaginary = rng.normal(0.0, spec.noise, image.shape)
-            image = np.hypot(real, imaginary)
-        images.append(np.clip(np.round(image * FLUID_STORED_VALUE), 0, MAX_STORED_VALUE).astype(np.float32))
-    return np.stack(images)
+            noise = np.float32(spec.noise)
+            image += noise * rng.standard_normal(image.shape, dtype=np.float32)
+            image = np.hypot(image, noise * rng.standard_normal(image.shape, dtype=np.float32))
+        images[i] = np.clip(np.rint(image * np.float32(FLUID_STORED_VALUE)), 0, MAX_STORED_VALUE)
+    return images
 
 
 def partial_volume_offsets(spec: ProtocolSpec) -> list[float]:
     """Where (in voxels along the slice axis, relative to the centre) a slice is sampled."""
-    count = spec.partial_volume_samples or int(np.clip(round(spec.slice_thickness_mm / (2 * spec.pixel_mm)), 1, 3))
+    count = spec.partial_volume_samples or int(np.clip(round(spec.slice_thickness_mm / (2 * spec.pixel_mm)), 1, 2))
     thickness_in_voxels = spec.slice_thickness_mm / spec.slice_spacing_mm
     return [((j + 0.5) / count - 0.5) * thickness_in_voxels for j in range(count)]
