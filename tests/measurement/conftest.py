@@ -1,8 +1,9 @@
 """Phantom studies for the measurement tests, generated once and kept on disk.
 
 A phantom at a resolution where 0.1 mm means something takes tens of seconds to synthesise, so each
-one is cached under the test data cache, keyed by its parameters and by the phantom generator's own
-source code: change the generator and the phantoms are made again, never reused stale.
+one made by the imaging area's ``phantom_factory`` is also kept under the test data cache, keyed by its
+parameters and by the phantom generator's own source code: change the generator and the phantoms are
+made again, never reused stale.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from schemas.volume import EchoSeries, Volume
+from tests.conftest import PhantomFactory
 from tests.data import REPO_ROOT, cache_dir
 
 
@@ -35,13 +37,13 @@ def _generator_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def _load_or_generate(seed: int, side: str, grade: int, protocols: tuple[str, ...]) -> PhantomStudy:
+def _load_or_generate(
+    factory: PhantomFactory, seed: int, side: str, grade: int, protocols: tuple[str, ...]
+) -> PhantomStudy:
     key = hashlib.sha256(json.dumps([seed, side, grade, protocols, _generator_fingerprint()]).encode()).hexdigest()
     path = cache_dir() / "measurement-phantoms" / f"{key[:24]}.npz"
     if not path.exists():
-        from app.imaging.phantom.generator import generate_phantom
-
-        phantom = generate_phantom(seed=seed, side=side, grade=grade, protocols=list(protocols))
+        phantom = factory.phantom(seed=seed, side=side, grade=grade, protocols=protocols)
         arrays = {"labels": phantom.labels.array, "affine": phantom.labels.affine}
         for name, series in phantom.images.items():
             arrays[f"image/{name}"] = series.array
@@ -60,14 +62,14 @@ def _load_or_generate(seed: int, side: str, grade: int, protocols: tuple[str, ..
 
 
 @pytest.fixture(scope="session")
-def phantom_study() -> Callable[..., PhantomStudy]:
+def phantom_study(phantom_factory: PhantomFactory) -> Callable[..., PhantomStudy]:
     """Factory: ``phantom_study(seed, side, grade, protocols)`` -> a cached :class:`PhantomStudy`."""
     made: dict[tuple, PhantomStudy] = {}
 
     def get(seed: int, side: str, grade: int, protocols: tuple[str, ...]) -> PhantomStudy:
         key = (seed, side, grade, protocols)
         if key not in made:
-            made[key] = _load_or_generate(seed, side, grade, protocols)
+            made[key] = _load_or_generate(phantom_factory, seed, side, grade, protocols)
         return made[key]
 
     return get
