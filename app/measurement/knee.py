@@ -155,16 +155,15 @@ def _plates(
     for cartilage, bone in CARTILAGE_BONE.items():
         if not (labels.array == cartilage).any():
             continue
-        if cartilage == Label.FEMORAL_CARTILAGE and frame is None:
-            continue  # already noted: without the notch the femoral plates are undefined
         thickness = plate_thickness(labels, cartilage, bone, method)
         if thickness is None:
             notes.append(f"{cartilage.display_name} thickness not measured: no {bone.display_name} surface under it")
             continue
         xyz = thickness.bone_surface.xyz
         subregion = np.full(len(xyz), "", dtype="<U4")
-        if cartilage == Label.FEMORAL_CARTILAGE:
-            assert frame is not None
+        if cartilage == Label.FEMORAL_CARTILAGE and frame is None:
+            plate = np.full(len(xyz), "F", dtype="<U3")  # no landmarks (noted): the whole plate only
+        elif cartilage == Label.FEMORAL_CARTILAGE:
             plate = femoral_plates(xyz, frame)
             for name in ("cMF", "cLF"):
                 central = plate == name
@@ -193,7 +192,7 @@ def _morphology(labels: Volume, plates: dict[Label, PlateRegions]) -> list[Bioma
     means: dict[str, float] = {}
     volumes: dict[str, float] = {}
     areas: dict[str, tuple[float, float]] = {}
-    for cartilage in CARTILAGE:
+    for cartilage in sorted(CARTILAGE):
         voxels = np.argwhere(labels.array == cartilage)
         if not len(voxels):
             continue
@@ -295,7 +294,7 @@ def _relaxometry(
     grid_shape = series.array.shape[1:]
     on_grid = resample_nearest(labels, series.affine, grid_shape).array
     masks: dict[Label, NDArray[np.bool_]] = {}
-    for cartilage in CARTILAGE:
+    for cartilage in sorted(CARTILAGE):
         if not (on_grid == cartilage).any():
             continue
         mask = pure_cartilage(labels, on_grid, series.affine, cartilage, PURE_FRACTION)

@@ -10,7 +10,7 @@ from app.measurement.knee import KneeMeasurement
 from app.measurement.regions import CENTRAL_FEMUR_FRACTION, RegionError, knee_frame, tibial_subregions
 from schemas.biomarkers import BiomarkerName, BiomarkerSet
 from schemas.labels import Label
-from tests.measurement.shapes import TOY, ball, grid_affine, labelled, rotation, shape_for, toy_knee
+from tests.measurement.shapes import TOY, ball, grid_affine, labelled, rotation, shape_for, spherical_shell, toy_knee
 
 # A right knee on an axis-aligned sagittal-like grid, and a left knee on an anisotropic oblique one.
 KNEES = {
@@ -163,6 +163,21 @@ def test_femoral_cartilage_without_femur_is_noted_and_only_its_volume_reported()
     measurement = measure_knee(labels, "right", "user")
     assert measurement.notes == (
         "femoral regions not measured: no femur in the label map: femoral regions need the femur label",
+        "femoral cartilage thickness not measured: no femur surface under it",
     )
     assert [b.key for b in measurement.biomarkers.biomarkers] == ["cartilage_volume:F"]
     assert measurement.biomarkers.biomarkers[0].value == pytest.approx(4 / 3 * np.pi * 6**3, rel=0.03)
+
+
+def test_femur_without_landmarks_still_gives_the_whole_plate() -> None:
+    spacing = (0.6, 0.6, 0.6)
+    shape = shape_for(40, spacing)
+    labels = spherical_shell(grid_affine(spacing, shape), shape, (0.1, 0.2, 0.3), 12.0, 2.0)
+    measurement = measure_knee(labels, "left", "user")
+    assert measurement.notes == (
+        "femoral regions not measured: could not find the intercondylar notch on the femur label (no gap between "
+        "two condyles in the distal femur); is the femur complete and the label map a knee?",
+    )
+    regions = {b.region for b in measurement.biomarkers.biomarkers}
+    assert regions == {"F", "femur"}
+    assert measurement.biomarkers.get("cartilage_thickness_mean", "F") == pytest.approx(2.0, abs=0.02)
