@@ -9,11 +9,12 @@ Definitions (patient RAS axes, so they hold for any acquisition orientation):
 - ``meniscus_extrusion``: how far the meniscus's outer (peripheral) edge lies beyond the tibial
   plateau's edge, medially for the medial meniscus and laterally for the lateral one, measured in the
   coronal sections (1 mm apart) through the middle third of the meniscus's antero-posterior extent,
-  maximum over those sections. The plateau edge in a section is the outermost tibia within
-  :data:`PLATEAU_DEPTH_MM` of the top of the tibia in that compartment, so the flare of the metaphysis
-  below does not count. Negative values mean the meniscus stays inside the plateau's edge. (Clinical
-  extrusion is read on the mid-coronal slice, excluding osteophytes; the 3D maximum over the central
-  third is the standard automated equivalent.)
+  maximum over those sections. The plateau edge in a section is the outermost tibia under or beyond
+  that section of the meniscus (not the tibial spines inside it) and within :data:`PLATEAU_DEPTH_MM` of
+  its top, so the flare of the metaphysis below does not count. Negative values mean the meniscus stays
+  inside the plateau's edge. (Clinically, extrusion is read on the mid-coronal slice, excluding
+  osteophytes; this is an automated 3D counterpart, not the same reading. Osteophytes labelled as such
+  are not tibia and never count as the plateau's edge.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from schemas.biomarkers import Laterality
 from schemas.labels import Label
 from schemas.volume import Volume
 
-#: Depth below the top of the tibia (in a compartment) within which bone counts as plateau (mm).
+#: Depth below the plateau's top within which tibia counts as plateau (mm).
 PLATEAU_DEPTH_MM = 5.0
 #: Width of the coronal sections in which extrusion is measured (mm).
 _SECTION_MM = 1.0
