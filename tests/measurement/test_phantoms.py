@@ -156,3 +156,18 @@ def test_cli_on_a_written_phantom_study_takes_laterality_from_dicom(phantom_dir:
     assert refused.stderr.splitlines()[-1] == (
         "error: --side left contradicts the images, whose dicom says right; check the study (or leave --side out)"
     )
+
+
+def test_dess_t2_is_used_only_when_asked_and_no_t2_series_exists(phantom_dir: Path, tmp_path: Path) -> None:
+    study = tmp_path / "dess-only"
+    study.mkdir()
+    (dess,) = [series for series in phantom_dir.iterdir() if series.is_dir() and "dess" in series.name]
+    (study / dess.name).symlink_to(dess)
+    arguments = ["measure", str(study), "--labels", str(phantom_dir / "labels.nii.gz"), "--json"]
+    plain = CliRunner().invoke(cli, arguments)
+    assert plain.exit_code == 0, plain.stderr
+    assert BiomarkerSet.model_validate_json(plain.stdout).get("t2_mean", "F") is None
+    asked = CliRunner().invoke(cli, [*arguments, "--dess-t2"])
+    assert asked.exit_code == 0, asked.stderr
+    assert "t2: two-point estimate from the DESS echoes (ignores T1 and diffusion weighting)" in asked.stderr
+    assert 10.0 < BiomarkerSet.model_validate_json(asked.stdout).get("t2_mean", "F") < 60.0
