@@ -79,6 +79,11 @@ def smoothed_indicator(mask: NDArray[np.bool_], spacing: tuple[float, float, flo
     return SmoothField(value, (d0, d1, d2))
 
 
+def smoothed_value(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> NDArray[np.float32]:
+    """The smoothed indicator alone (same filter as :func:`smoothed_indicator`), when no normals are needed."""
+    return ndimage.gaussian_filter(mask.astype(np.float32), sigma_voxels(spacing), mode="nearest", truncate=TRUNCATE)
+
+
 @dataclass(frozen=True)
 class SurfacePoints:
     """Points on a surface in RAS mm, with outward unit normals and the area (mm^2) each stands for."""

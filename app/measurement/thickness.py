@@ -41,6 +41,7 @@ from app.measurement.surfaces import (
     margin_voxels,
     sample,
     smoothed_indicator,
+    smoothed_value,
 )
 from schemas.volume import Volume
 
@@ -94,16 +95,16 @@ def plate_thickness(
     cartilage_mask = cartilage_mask[box.slices]
     affine = crop_affine(labels.affine, box)
     bone_surface = level_crossings(smoothed_indicator(bone_mask, labels.spacing_mm), affine)
-    union = smoothed_indicator(bone_mask | cartilage_mask, labels.spacing_mm)
     # Cartilage just outside a bone point covers it; cartilage just inside an outer point makes it articular.
     cartilage_field = ndimage.gaussian_filter(cartilage_mask.astype(np.float32), COVERAGE_SIGMA_VOXELS)
     covered = sample(cartilage_field, _half_voxel_step(bone_surface, affine, +1)) >= COVERED_LEVEL
     if not covered.any():
         return None
     if method == "normal":
-        thickness = _along_normal(union.value, bone_surface.subset(covered), affine)
+        union = smoothed_value(bone_mask | cartilage_mask, labels.spacing_mm)  # no normals needed
+        thickness = _along_normal(union, bone_surface.subset(covered), affine)
     else:
-        outer = level_crossings(union, affine)
+        outer = level_crossings(smoothed_indicator(bone_mask | cartilage_mask, labels.spacing_mm), affine)
         articular = outer.subset(sample(cartilage_field, _half_voxel_step(outer, affine, -1)) >= COVERED_LEVEL)
         spacing = float(max(labels.spacing_mm))
         thickness = _distance_to_surface(bone_surface.xyz[covered], articular, spacing)
