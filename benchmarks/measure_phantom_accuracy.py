@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,9 +56,14 @@ def main() -> None:
         seed, side, grade, resolution, relaxometry = STUDIES[index]
         protocols = [RESOLUTIONS[resolution], *(["t2-mese", "t1rho-cubequant"] if relaxometry else [])]
         phantom = generate_phantom(seed=seed, side=side, grade=grade, protocols=protocols)
+        # The slice thickness travels with each series, as the CLI takes it from DICOM SliceThickness.
+        series = {
+            spec.name: replace(phantom.images[spec.name], slice_thickness_mm=spec.slice_thickness_mm)
+            for spec in phantom.truth.protocols
+        }
         start = time.perf_counter()
         result = measure_knee(
-            phantom.labels, side, "user", t2=phantom.images.get("t2-mese"), t1rho=phantom.images.get("t1rho-cubequant")
+            phantom.labels, side, "user", t2=series.get("t2-mese"), t1rho=series.get("t1rho-cubequant")
         )
         elapsed = time.perf_counter() - start
         values = result.biomarkers.as_features()

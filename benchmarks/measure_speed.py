@@ -94,7 +94,7 @@ def main() -> None:
     on_grid = resample_nearest(labels, t2.affine, t2.array.shape[1:]).array
     mask = np.zeros(on_grid.shape, dtype=bool)
     for cartilage in CARTILAGE_BONE:
-        mask |= pure_cartilage(labels, on_grid, t2.affine, cartilage, PURE_FRACTION)
+        mask |= pure_cartilage(labels, on_grid, t2, cartilage, PURE_FRACTION)
     signal = t2.array[:, mask].T.astype(np.float64)
     times = np.asarray(t2.times_ms)
     vectorised = timed(lambda: fit_monoexponential(signal, times, 10.0), args.repeat)[0]

@@ -119,20 +119,31 @@ def label_fractions(
     target_affine: NDArray[np.float64],
     voxels: NDArray[np.integer],
     values: tuple[int, ...],
+    footprint_mm: tuple[float, float, float] | None = None,
     max_samples_per_axis: int = 12,
 ) -> NDArray[np.float64]:
     """For target voxels (``(n, 3)`` indices of a grid with ``target_affine``), the fraction of each voxel's
     volume that ``labels`` assigns to each of ``values`` (shape ``(n, len(values))``).
 
-    Each target voxel is sampled on a regular sub-grid fine enough for the label map (at least 2, at most
-    ``max_samples_per_axis`` points per axis), each sample taking the nearest label voxel. This is how a
-    thick-slice series (3 mm T2 slices) learns which of its voxels hold only cartilage and which also
-    hold fluid or marrow, in plane and through the slice.
+    A voxel's volume is its ``footprint_mm`` per axis, centred on it (default: the grid spacing; a series
+    whose slices are thicker or thinner than their spacing passes its slice thickness). It is sampled on a
+    regular sub-grid fine enough for the label map (at least 2, at most ``max_samples_per_axis`` points
+    per axis), each sample taking the nearest label voxel. This is how a thick-slice series (3 mm T2
+    slices) learns which of its voxels hold only cartilage and which also hold fluid or marrow, in plane
+    and through the slice.
     """
     target_spacing = np.linalg.norm(target_affine[:3, :3], axis=0)
-    per_axis = np.clip(np.ceil(target_spacing / min(labels.spacing_mm)), 2, max_samples_per_axis).astype(int)
+    extent = target_spacing if footprint_mm is None else np.asarray(footprint_mm, dtype=np.float64)
+    per_axis = np.clip(np.ceil(extent / min(labels.spacing_mm)), 2, max_samples_per_axis).astype(int)
     offsets = np.stack(
-        np.meshgrid(*[(np.arange(n) + 0.5) / n - 0.5 for n in per_axis], indexing="ij"), axis=-1
+        np.meshgrid(
+            *[
+                ((np.arange(n) + 0.5) / n - 0.5) * e / h
+                for n, e, h in zip(per_axis, extent, target_spacing, strict=True)
+            ],
+            indexing="ij",
+        ),
+        axis=-1,
     ).reshape(-1, 3)
     mapping = np.linalg.inv(labels.affine) @ np.asarray(target_affine, dtype=np.float64)
     result = np.zeros((len(voxels), len(values)))

@@ -263,7 +263,7 @@ def _bones_and_menisci(labels: Volume, laterality: Laterality) -> list[Biomarker
 
 
 def pure_cartilage(
-    labels: Volume, on_grid: NDArray, affine: NDArray[np.float64], cartilage: Label, fraction: float
+    labels: Volume, on_grid: NDArray, series: EchoSeries, cartilage: Label, fraction: float
 ) -> NDArray[np.bool_]:
     """Voxels of a relaxometry grid that are at least ``fraction`` ``cartilage`` by volume.
 
@@ -271,11 +271,14 @@ def pure_cartilage(
     series) raises a voxel's fitted T2 / T1rho; a plain 1-voxel erosion on the fluid side removes only the
     superficial layer, which biases the mean towards the deep cartilage wherever T2 grows from deep to
     superficial (by ~1 ms for a 30 -> 48 ms profile over 2.4 mm at 0.31 mm pixels). Measuring each voxel's
-    footprint (in plane and through its thick slice) against the label map trims both sides alike: the
-    voxels kept are the ones that truly hold only this cartilage.
+    footprint (in plane and through its slice, as thick as the series says) against the label map trims
+    both sides alike: the voxels kept are the ones that truly hold only this cartilage.
     """
     candidates = np.argwhere(on_grid == cartilage)
-    share = label_fractions(labels, affine, candidates, (int(cartilage),))[:, 0]
+    footprint = series.volume(0).spacing_mm
+    if series.slice_thickness_mm is not None:  # axis 0 is the slice axis of a DICOM series
+        footprint = (series.slice_thickness_mm, *footprint[1:])
+    share = label_fractions(labels, series.affine, candidates, (int(cartilage),), footprint)[:, 0]
     mask = np.zeros(on_grid.shape, dtype=bool)
     keep = candidates[share >= fraction]
     mask[tuple(keep.T)] = True
@@ -297,13 +300,13 @@ def _relaxometry(
     for cartilage in sorted(CARTILAGE):
         if not (on_grid == cartilage).any():
             continue
-        mask = pure_cartilage(labels, on_grid, series.affine, cartilage, PURE_FRACTION)
+        mask = pure_cartilage(labels, on_grid, series, cartilage, PURE_FRACTION)
         if not mask.any():
             notes.append(
                 f"{names[0].value}: no voxel of the series holds {100 * PURE_FRACTION:.0f} % {cartilage.display_name}; "
                 "its values come from voxels that are mostly cartilage and include partial volume"
             )
-            mask = pure_cartilage(labels, on_grid, series.affine, cartilage, 0.5)
+            mask = pure_cartilage(labels, on_grid, series, cartilage, 0.5)
         masks[cartilage] = mask
     if not masks:
         notes.append(f"{names[0].value}: no cartilage of the label map lies within the series' field of view")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.measurement.geometry import label_fractions, resample_nearest
 from schemas.volume import Volume
@@ -37,3 +38,15 @@ def test_label_fractions_measure_each_voxels_footprint() -> None:
     fractions = label_fractions(labels, thick, np.array([[0, 0, 0], [0, 0, 1], [0, 0, 2]]), (1, 2))
     np.testing.assert_allclose(fractions[:, 0], [1.0, 0.6, 0.0], atol=1 / 12 + 1e-9)  # 12 samples along z
     np.testing.assert_allclose(fractions.sum(axis=1), 1.0)
+
+
+def test_a_slice_thicker_than_its_spacing_sees_more_of_its_neighbours() -> None:
+    # 3 mm slices reconstructed every 1.5 mm (CubeQuant): the voxel at z = 1.5 mm reaches down to 0 mm.
+    fine = grid_affine((0.1, 0.1, 0.1), (10, 10, 80))
+    z = (np.indices((10, 10, 80))[2] - 39.5) * 0.1
+    labels = Volume(np.where(z < 0.3, 1, 2).astype(np.int16), fine)
+    spaced = grid_affine((1.0, 1.0, 1.5), (1, 1, 3))  # voxel centres at z = -1.5, 0, 1.5 mm
+    voxel = np.array([[0, 0, 2]])
+    assert label_fractions(labels, spaced, voxel, (1,))[0, 0] == 0.0  # its 1.5 mm spacing: all above 0.75
+    thick = label_fractions(labels, spaced, voxel, (1,), footprint_mm=(1.0, 1.0, 3.0))[0, 0]
+    assert thick == pytest.approx(0.3 / 3.0, abs=1 / 12)  # z in [0, 0.3) of [0, 3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,11 @@ def measure_study(
     def get(parameters: tuple) -> tuple[PhantomStudy, KneeMeasurement]:
         if parameters not in done:
             study = phantom_study(*parameters)
-            t2 = next((s for name, s in study.images.items() if name.startswith("t2")), None)
-            t1rho = next((s for name, s in study.images.items() if name.startswith("t1rho")), None)
+            # As the CLI does from DICOM SliceThickness: CubeQuant's 3 mm slices lie 1.5 mm apart.
+            thickness = {spec["name"]: spec["slice_thickness_mm"] for spec in study.truth["protocols"]}
+            series = {name: replace(s, slice_thickness_mm=thickness[name]) for name, s in study.images.items()}
+            t2 = next((s for name, s in series.items() if name.startswith("t2")), None)
+            t1rho = next((s for name, s in series.items() if name.startswith("t1rho")), None)
             done[parameters] = (study, measure_knee(study.labels, study.truth["side"], "user", t2=t2, t1rho=t1rho))
         return done[parameters]
 

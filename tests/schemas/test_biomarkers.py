@@ -9,7 +9,10 @@ def test_of_takes_unit_from_naming_scheme() -> None:
     assert b.unit is Unit.MM
     assert b.key == "cartilage_thickness_mean:MT"
     assert b.model_dump(mode="json") == {
-        "name": "cartilage_thickness_mean", "region": "MT", "value": 1.82, "unit": "mm"
+        "name": "cartilage_thickness_mean",
+        "region": "MT",
+        "value": 1.82,
+        "unit": "mm",
     }
 
 
@@ -24,8 +27,30 @@ def test_unknown_region_is_refused() -> None:
 
 
 def test_eckstein_regions_present() -> None:
-    for region in ("MT", "LT", "cMF", "cLF", "TrF", "P", "MF", "LF", "F", "MFTC", "LFTC",
-                   "cMT", "eMT", "iMT", "aMT", "pMT", "ccMF", "ecMF", "icMF", "femur", "MM", "LM"):
+    for region in (
+        "MT",
+        "LT",
+        "cMF",
+        "cLF",
+        "TrF",
+        "P",
+        "MF",
+        "LF",
+        "F",
+        "MFTC",
+        "LFTC",
+        "cMT",
+        "eMT",
+        "iMT",
+        "aMT",
+        "pMT",
+        "ccMF",
+        "ecMF",
+        "icMF",
+        "femur",
+        "MM",
+        "LM",
+    ):
         assert region in REGIONS
 
 
@@ -42,5 +67,8 @@ def test_set_lookup_and_features() -> None:
 
 def test_duplicate_biomarker_is_refused() -> None:
     with pytest.raises(ValidationError, match="t2_mean:MT appears twice"):
-        BiomarkerSet(laterality="left", laterality_source="user",
-                     biomarkers=[Biomarker.of("t2_mean", "MT", 1), Biomarker.of("t2_mean", "MT", 2)])
+        BiomarkerSet(
+            laterality="left",
+            laterality_source="user",
+            biomarkers=[Biomarker.of("t2_mean", "MT", 1), Biomarker.of("t2_mean", "MT", 2)],
+        )

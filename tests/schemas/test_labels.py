@@ -5,9 +5,16 @@ from schemas.labels import EXTERNAL_LABEL_MAPS, Label, parse_label_mapping
 
 def test_client_knee_convention() -> None:
     assert [(label.name, label.value) for label in Label][:10] == [
-        ("BACKGROUND", 0), ("FEMUR", 1), ("TIBIA", 2), ("PATELLA", 3), ("FEMORAL_CARTILAGE", 4),
-        ("MEDIAL_TIBIAL_CARTILAGE", 5), ("LATERAL_TIBIAL_CARTILAGE", 6), ("PATELLAR_CARTILAGE", 7),
-        ("MEDIAL_MENISCUS", 8), ("LATERAL_MENISCUS", 9),
+        ("BACKGROUND", 0),
+        ("FEMUR", 1),
+        ("TIBIA", 2),
+        ("PATELLA", 3),
+        ("FEMORAL_CARTILAGE", 4),
+        ("MEDIAL_TIBIAL_CARTILAGE", 5),
+        ("LATERAL_TIBIAL_CARTILAGE", 6),
+        ("PATELLAR_CARTILAGE", 7),
+        ("MEDIAL_MENISCUS", 8),
+        ("LATERAL_MENISCUS", 9),
     ]
 
 
