@@ -11,7 +11,8 @@ covered bone).
 Printed: their mean; our area-weighted mean over covered bone (ThCcAB, the comparable number) and over
 the whole tAB (ThCtAB, denuded bone at 0); our thickness sampled at their non-zero vertices; and the
 point-wise Bland-Altman statistics, for both of our thickness methods. Writes a scatter and a
-Bland-Altman plot to ``docs/images/pymskt_thickness_agreement.png``.
+Bland-Altman plot to ``docs/images/pymskt_thickness_agreement.png`` and our thickness maps of this knee
+to ``docs/images/thickness_map_{femur,tibia,patella}_pymskt.png``.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/measure_pymskt.py
 """
@@ -28,6 +29,7 @@ import numpy as np
 
 from app.measurement import measure_knee
 from app.measurement.io import label_mapping, read_label_map, translate
+from app.measurement.maps import render_thickness_map, thickness_maps
 from app.measurement.reference import Agreement, agreement, sample_thickness
 from app.measurement.statistics import weighted_mean
 from app.measurement.vtk import read_polydata
@@ -61,6 +63,11 @@ def main() -> None:
     for method in ("normal", "nearest"):
         start = time.perf_counter()
         measurement = measure_knee(labels, "right", "user", thickness_method=method)
+        if method == "normal":
+            for thickness_map in thickness_maps(measurement):
+                render_thickness_map(
+                    thickness_map, "right", args.figure.parent / f"thickness_map_{thickness_map.name}_pymskt.png"
+                )
         elapsed = time.perf_counter() - start
         plate = measurement.plates[Label.FEMORAL_CARTILAGE].thickness
         area = plate.bone_surface.area_mm2

@@ -243,16 +243,15 @@ def _morphology(labels: Volume, plates: dict[Label, PlateRegions]) -> list[Bioma
 
 def _bones_and_menisci(labels: Volume, laterality: Laterality) -> list[Biomarker]:
     out: list[Biomarker] = []
-    counts = np.bincount(labels.array.ravel().clip(0), minlength=max(Label) + 1)
     for bone, region in BONE_REGION.items():
-        if counts[bone]:
-            out.append(
-                Biomarker.of(BiomarkerName.BONE_VOLUME, region, round(counts[bone] * labels.voxel_volume_mm3, 1))
-            )
+        count = np.count_nonzero(labels.array == bone)
+        if count:
+            out.append(Biomarker.of(BiomarkerName.BONE_VOLUME, region, round(count * labels.voxel_volume_mm3, 1)))
     for meniscus, region in MENISCUS_REGION.items():
-        if not counts[meniscus]:
+        volume = meniscus_volume_mm3(labels, meniscus)
+        if not volume:
             continue
-        out.append(Biomarker.of(BiomarkerName.MENISCUS_VOLUME, region, round(meniscus_volume_mm3(labels, meniscus), 1)))
+        out.append(Biomarker.of(BiomarkerName.MENISCUS_VOLUME, region, round(volume, 1)))
         thickness = meniscus_thickness_mm(labels, meniscus)
         if thickness is not None:
             out.append(Biomarker.of(BiomarkerName.MENISCUS_THICKNESS_MEAN, region, round(thickness, 3)))
