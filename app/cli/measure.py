@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from app.cli._root import cli
-from schemas.biomarkers import BiomarkerSet
+from schemas.biomarkers import BiomarkerSet, Laterality, LateralitySource
 from schemas.volume import EchoSeries
 
 if TYPE_CHECKING:
@@ -35,7 +35,9 @@ class MeasureError(Exception):
     """Bad input for ``mskcds measure``; the message says what to change."""
 
 
-def resolve_laterality(from_images: str | None, images_source: str | None, side: str | None) -> tuple[str, str]:
+def resolve_laterality(
+    from_images: Laterality | None, images_source: LateralitySource | None, side: Laterality | None
+) -> tuple[Laterality, LateralitySource]:
     """Which knee, and where that came from: DICOM, else the series description (both via the images),
     else ``--side``. A missing laterality is an error, not a guess; so is ``--side`` contradicting the images.
     """
@@ -106,12 +108,15 @@ def _run(
     except LabelMapError as error:
         raise MeasureError(str(error)) from None
     series: dict[str, EchoSeries] = {}
-    from_images, images_source = None, None
+    from_images: Laterality | None = None
+    images_source: LateralitySource | None = None
     if path is not None:
         series, from_images, images_source, described = _load_series(path, dess_t2)
         for line in described:
             err.print(escape(line))
-    laterality, source = resolve_laterality(from_images, images_source, side.value if side else None)
+    laterality, source = resolve_laterality(
+        from_images, images_source, "left" if side == Side.left else "right" if side else None
+    )
     with err.status("measuring"):
         try:
             result = measure_knee(
@@ -142,7 +147,9 @@ def _run(
         _print_table(result.biomarkers)
 
 
-def _load_series(path: Path, dess_t2: bool) -> tuple[dict[str, EchoSeries], str | None, str | None, list[str]]:
+def _load_series(
+    path: Path, dess_t2: bool
+) -> tuple[dict[str, EchoSeries], Laterality | None, LateralitySource | None, list[str]]:
     """The relaxometry series of the study at ``path``, its laterality and source, and what was used.
 
     Laterality counts when DICOM or a series description states it; the loader's inference from where

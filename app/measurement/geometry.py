@@ -145,7 +145,7 @@ def label_fractions(
         ),
         axis=-1,
     ).reshape(-1, 3)
-    mapping = np.linalg.inv(labels.affine) @ np.asarray(target_affine, dtype=np.float64)
+    mapping = np.asarray(np.linalg.inv(labels.affine) @ np.asarray(target_affine), dtype=np.float64)
     result = np.zeros((len(voxels), len(values)))
     chunk = max(1, 2_000_000 // len(offsets))
     upper = np.asarray(labels.shape) - 1

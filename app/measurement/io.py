@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,7 +67,7 @@ def _read_nifti(path: Path) -> tuple[NDArray, NDArray[np.float64]]:
     import nibabel
 
     try:
-        image = nibabel.load(path)
+        image: Any = nibabel.load(path)  # a NIfTI-1 or NIfTI-2 image: both have dataobj and affine
         return np.asanyarray(image.dataobj), np.asarray(image.affine, dtype=np.float64)
     except Exception as error:  # nibabel raises several unrelated types for broken files
         raise LabelMapError(f"label map {path} is not a readable NIfTI file: {error}") from error

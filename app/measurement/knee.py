@@ -163,7 +163,7 @@ def _plates(
         subregion = np.full(len(xyz), "", dtype="<U4")
         if cartilage == Label.FEMORAL_CARTILAGE and frame is None:
             plate = np.full(len(xyz), "F", dtype="<U3")  # no landmarks (noted): the whole plate only
-        elif cartilage == Label.FEMORAL_CARTILAGE:
+        elif cartilage == Label.FEMORAL_CARTILAGE and frame is not None:
             plate = femoral_plates(xyz, frame)
             for name in ("cMF", "cLF"):
                 central = plate == name

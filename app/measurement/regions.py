@@ -148,7 +148,7 @@ def knee_frame(labels: Volume, laterality: Laterality) -> KneeFrame:
     m = origin[0] + _FRAME_GRID_MM * np.arange(mask.shape[0])
     a = origin[1] + _FRAME_GRID_MM * np.arange(mask.shape[1])
     medial_columns = (m - notch_m) * (1.0 if laterality == "left" else -1.0) > 0
-    in_section = mask.any(axis=2)  # [m, a]
+    in_section = np.asarray(mask.any(axis=2), dtype=bool)  # [m, a]
 
     def posterior_end(side: NDArray[np.bool_]) -> float:
         return float(a[np.argmax(in_section[side].any(axis=0))])
@@ -328,7 +328,7 @@ def tibial_subregions(
     radius = np.hypot(normalised[:, 0], normalised[:, 1])
     order = np.argsort(radius)
     cumulative = np.cumsum(area_mm2[order]) / area_mm2.sum()
-    limit = radius[order][min(np.searchsorted(cumulative, CENTRAL_TIBIA_FRACTION), len(order) - 1)]
+    limit = radius[order][min(int(np.searchsorted(cumulative, CENTRAL_TIBIA_FRACTION)), len(order) - 1)]
     towards_medial = normalised[:, 0] * (1.0 if laterality == "left" else -1.0) > 0
     external = towards_medial if medial_plate else ~towards_medial
     sub = np.where(external, "e", "i").astype("<U1")

@@ -132,9 +132,9 @@ def read_polydata(path: Path | str) -> PolyData:
                 array_line = stream.line()
                 if array_line is None:
                     raise VtkFormatError(f"{path}: file ends inside FIELD {words[1]}")
-                name, components, tuples, vtk_type = array_line.split()[:4]
-                values = stream.values(int(components) * int(tuples), vtk_type)
-                point_data[unquote(name)] = _shaped(values, int(components))
+                array_name, array_components, tuples, vtk_type = array_line.split()[:4]
+                values = stream.values(int(array_components) * int(tuples), vtk_type)
+                point_data[unquote(array_name)] = _shaped(values, int(array_components))
         elif keyword in ("METADATA", "INFORMATION", "NAME", "DATA"):
             continue  # VTK 5 metadata blocks: nothing to read for points and values
         elif in_point_data and keyword in ("VECTORS", "NORMALS", "TEXTURE_COORDINATES", "TENSORS", "COLOR_SCALARS"):
