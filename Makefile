@@ -5,10 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mskcds-installed
 
-.PHONY: setup run test test-fast lint clean
+.PHONY: setup run test test-fast lint clean test-servers
 
 ## setup: create .venv and install the project editable with its test extras (idempotent).
-setup: $(STAMP)
+setup: $(STAMP) test-servers
 
 # torch/torchvision first and pinned: pip takes these exact builds from this machine's disk
 # (README, "Why torch 2.14.1"); any other spec would be a multi-GB download.
@@ -18,6 +18,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(BIN)/pip install -q -e ".[test]"
 	touch $(STAMP)
+
+## test-servers: the real servers tests/integration starts (idempotent; quick when installed):
+## Orthanc + its DICOMweb plugin (Debian packages) and the FHIR test server (tools/fhir-server, npm ci).
+ORTHANC := /usr/sbin/Orthanc
+ORTHANC_DICOMWEB := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
+FHIR_SERVER_MODULES := tools/fhir-server/node_modules/.package-lock.json
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+test-servers: $(ORTHANC) $(ORTHANC_DICOMWEB) $(FHIR_SERVER_MODULES)
+
+# policy-rc.d (only when none exists) keeps the package's own service off port 8042: tests start their own.
+$(ORTHANC) $(ORTHANC_DICOMWEB):
+	$(SUDO) sh -ec 'if [ ! -e /usr/sbin/policy-rc.d ]; then printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d; \
+	  chmod +x /usr/sbin/policy-rc.d; trap "rm -f /usr/sbin/policy-rc.d" EXIT; fi; \
+	  apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends orthanc orthanc-dicomweb'
+
+$(FHIR_SERVER_MODULES): tools/fhir-server/package.json tools/fhir-server/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js >= 20.19 with npm (the FHIR test server runs on it)"; exit 1; }
+	cd tools/fhir-server && npm ci --no-audit --no-fund --loglevel=error
 
 ## run: the main job on its embedded default (no server configured).
 run: setup

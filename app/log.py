@@ -20,7 +20,7 @@ _SENSITIVE = re.compile(
     re.IGNORECASE,
 )
 #: Fields that match the pattern above but hold no patient data.
-_ALLOWED = frozenset({"event", "logger", "level", "timestamp", "hook_instance", "service_name", "model_name"})
+_ALLOWED = frozenset({"event", "logger_name", "level", "timestamp", "hook_instance", "service_name", "model_name"})
 REDACTED = "[redacted]"
 
 
@@ -45,12 +45,17 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s", force=True)
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A logger bound to a module name."""
-    return structlog.get_logger().bind(logger=name)  # type: ignore[no-any-return]
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger writing to the *current* ``sys.stderr`` (tests and CLIs swap it after configuration)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
+def get_logger(name: str) -> Any:
+    """A lazy logger for a module: safe at import time, it takes the configuration in force when it logs."""
+    return structlog.get_logger(logger_name=name)

@@ -20,6 +20,10 @@ class TriageResult(BaseModel):
     stage_index: int = Field(ge=0)
     reasons: list[str] = Field(description="sentences a radiologist accepts, one per deciding finding")
     deciding_biomarkers: list[Biomarker] = Field(default_factory=list)
+    probability_urgent: float | None = Field(
+        default=None, ge=0, le=1,
+        description="the classifier stage's probability of important damage; None when an earlier stage decided",
+    )
     model_id: str
     model_version: str
 
@@ -46,6 +50,10 @@ class RiskResult(BaseModel):
     top_factors: list[RiskFactor] = Field(default_factory=list)
     method: Literal["cox", "logistic"]
     used_prior: bool = Field(description="whether biomarker change since a prior exam entered the model")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="why an input was not used, e.g. a prior exam outside the change window (the documented fallback)",
+    )
     model_id: str
     model_version: str
 

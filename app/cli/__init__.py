@@ -7,8 +7,11 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 from __future__ import annotations
 
 from app.cli import (
+    clinical,  # noqa: F401
     imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
     measure,  # noqa: F401  (mskcds measure)
+    serve,  # noqa: F401
+    worker,  # noqa: F401
 )
 from app.cli._root import cli
 

@@ -12,7 +12,9 @@ def test_defaults_need_no_server(tmp_path) -> None:
 
 def test_env_prefix_and_json_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSKCDS_FHIR_ALLOWLIST", '["https://fhir.example.org/r4"]')
-    monkeypatch.setenv("MSKCDS_CDS_CLIENTS", '[{"iss": "https://ehr.example.org", "jku": "https://ehr.example.org/jwks"}]')
+    monkeypatch.setenv(
+        "MSKCDS_CDS_CLIENTS", '[{"iss": "https://ehr.example.org", "jku": "https://ehr.example.org/jwks"}]'
+    )
     settings = Settings()
     assert settings.fhir_allowlist == ["https://fhir.example.org/r4"]
     assert settings.cds_clients[0].iss == "https://ehr.example.org"

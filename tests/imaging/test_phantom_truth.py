@@ -34,7 +34,7 @@ def test_truth_volumes_match_voxel_counts_at_two_resolutions(phantom_factory) ->
     # The truth hardly depends on the grid (same field of view): where boundaries are supersampled
     # (bone, cartilage, menisci, lesions) it has converged to 0.5 %; muscle and fat boundaries are
     # counted at voxel centres and agree to 1.5 %, and so do the sub-millimetre fluid films to 3 %.
-    supersampled = {label.name.lower() for label in truth_module._FINE_LABELS}
+    supersampled = {label.name.lower() for label in truth_module.fine_labels(fine.labels.spacing_mm)}
     for name, volume in fine.truth.volume_mm3.items():
         tolerance = 0.03 if name == "joint_fluid" else 0.005 if name in supersampled else 0.015
         assert coarse.truth.volume_mm3[name] == pytest.approx(volume, rel=tolerance, abs=20.0), name

@@ -136,7 +136,7 @@ def build_bones(rng: np.random.Generator, pathology: Pathology) -> KneeBones:
     landmarks = _landmarks(femur, tibia, patella)
     femur = replace(femur, cartilage=replace(femur.cartilage, a_notch=landmarks["femur_a_notch"]))
 
-    defects = {"femur": [], "tibia": [], "patella": []}
+    defects: dict[str, list[Defect]] = {"femur": [], "tibia": [], "patella": []}
     for spec in pathology.defects:
         bone_name, defect = _place_defect(spec, femur, tibia, patella)
         defects[bone_name].append(defect)

@@ -95,7 +95,7 @@ class KneeModel:
         where the suprapatellar recess is.
         """
         d = state.distance
-        reach = MAX_CARTILAGE_MM + self.soft.fluid_film_mm + 0.5
+        reach: float | NDArray = MAX_CARTILAGE_MM + self.soft.fluid_film_mm + 0.5
         if name == "femur":
             s = state.surface[:, 2]
             window = np.abs(s - self.soft.pouch_center_s) < self.soft.pouch_half_height + 2.0
@@ -261,14 +261,14 @@ class KneeModel:
     ) -> None:
         frame = self.bones.tibia.bone.frame
         local = frame.to_local(points[tibia.idx])
-        top = MAX_CARTILAGE_MM + max(m.height_posterior for m in self.soft.menisci) + 1.0
+        ceiling = MAX_CARTILAGE_MM + max(m.height_posterior for m in self.soft.menisci) + 1.0
         if bound is not None:  # distance to the box that holds both menisci
             low = np.min([m.center - m.radii for m in self.soft.menisci], axis=0)
             high = np.max([m.center + m.radii for m in self.soft.menisci], axis=0)
             gap = np.maximum(np.maximum(low - local[:, :2], local[:, :2] - high), 0.0)
-            gap_s = np.maximum(np.maximum(-local[:, 2], local[:, 2] - top), 0.0)
+            gap_s = np.maximum(np.maximum(-local[:, 2], local[:, 2] - ceiling), 0.0)
             bound[tibia.idx] = np.minimum(bound[tibia.idx], np.sqrt((gap**2).sum(axis=1) + gap_s**2))
-        near = np.flatnonzero((local[:, 2] > -1.0) & (local[:, 2] < top))
+        near = np.flatnonzero((local[:, 2] > -1.0) & (local[:, 2] < ceiling))
         if near.size == 0:
             return
         local = local[near]

@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.imaging.phantom.anatomy import LC, MC
+from app.imaging.phantom.protocols import ProtocolSpec
+from app.imaging.phantom.signal import FLUID_STORED_VALUE, fluid_reference, signal_equation
 from schemas.labels import Label
 
 if TYPE_CHECKING:
@@ -50,6 +52,12 @@ def _overlay(labels: NDArray[np.uint8], alpha: float = 0.45) -> NDArray[np.float
     return rgba
 
 
+def _window(spec: ProtocolSpec) -> float:
+    """Display maximum: 1.6 x the stored value of healthy cartilage (fluid may saturate, as radiologists window)."""
+    signal = signal_equation(spec, *(np.array([v]) for v in (0.75, 1200.0, 40.0, 24.0, 44.0)))[0][0]
+    return float(1.6 * FLUID_STORED_VALUE * signal / fluid_reference(spec))
+
+
 def _slice_index(phantom: Phantom, affine: NDArray, knee_point: NDArray) -> int:
     ras = phantom.knee_to_ras @ np.append(knee_point, 1.0)
     return round((np.linalg.inv(affine) @ ras)[0])
@@ -79,7 +87,7 @@ def write_previews(phantom: Phantom, out_dir: Path) -> list[Path]:
         series = phantom.images[spec.name]
         image = series.array[0]
         labels = _labels_on(phantom, series.affine, image.shape)
-        limits = (0.0, float(np.percentile(image, 99.9)) or 1.0)
+        limits = (0.0, _window(spec))
         fig, axes = plt.subplots(2, 4, figsize=(18, 9.6), facecolor="black")
         panels = []
         for title, point in knee_points.items():

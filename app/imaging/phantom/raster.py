@@ -102,8 +102,8 @@ def rasterize(model: KneeModel, grid: SagittalGrid, slice_offset: float = 0.0) -
     spacing = grid.spacing_mm
     levels = _level_blocks(spacing)
     padded = tuple(int(np.ceil(n / levels[0][i]) * levels[0][i]) for i, n in enumerate(grid.shape))
-    result = {name: None for name in _FIELDS}
-    resolved = None  # boolean array at the current level: value already known
+    result: dict[str, NDArray] = {}
+    resolved = np.zeros(0, dtype=bool)  # at the current level: value already known
     values: dict[str, NDArray] = {}
 
     for level, block in enumerate(levels):

@@ -269,7 +269,7 @@ def _near(points: Points, box: tuple[NDArray, NDArray], margin: float) -> NDArra
     return np.zeros(0, dtype=np.intp) if idx is None else idx
 
 
-def smoothstep(edge0: float, edge1: float, x: NDArray) -> NDArray:
+def smoothstep(edge0: float | NDArray, edge1: float | NDArray, x: NDArray) -> NDArray:
     """0 below ``edge0``, 1 above ``edge1``, C1-smooth in between."""
     t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)

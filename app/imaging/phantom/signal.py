@@ -29,7 +29,7 @@ FLUID_STORED_VALUE = 1000.0
 MAX_STORED_VALUE = 4095
 
 
-def _signal(
+def signal_equation(
     spec: ProtocolSpec,
     pd: NDArray,
     t1: NDArray,
@@ -64,7 +64,7 @@ def _proton_density(spec: ProtocolSpec) -> NDArray[np.float64]:
 def _tissue_signals(spec: ProtocolSpec) -> NDArray[np.float64]:
     """Signal of every tissue at every time point, ``(n_tissues, n_times)``, with its default relaxation."""
     names = ("t1_ms", "t2_ms", "t2star_ms", "t1rho_ms")
-    return np.stack(_signal(spec, _proton_density(spec), *(property_table(name) for name in names)), axis=1)
+    return np.stack(signal_equation(spec, _proton_density(spec), *(property_table(name) for name in names)), axis=1)
 
 
 def _sample_signals(spec: ProtocolSpec, sample: RasterSample) -> list[NDArray[np.float32]]:
@@ -76,7 +76,9 @@ def _sample_signals(spec: ProtocolSpec, sample: RasterSample) -> list[NDArray[np
         tissue = sample.tissue.ravel()[varying]
         t2 = sample.t2_ms.ravel()[varying].astype(np.float64)
         t1rho = sample.t1rho_ms.ravel()[varying].astype(np.float64)
-        values = _signal(spec, _proton_density(spec)[tissue], property_table("t1_ms")[tissue], t2, 0.6 * t2, t1rho)
+        values = signal_equation(
+            spec, _proton_density(spec)[tissue], property_table("t1_ms")[tissue], t2, 0.6 * t2, t1rho
+        )
         for signal, value in zip(signals, values, strict=True):
             signal.ravel()[varying] = value
     return signals
@@ -86,7 +88,7 @@ def fluid_reference(spec: ProtocolSpec) -> float:
     """Noise-free signal of pure fluid at the first time point (the unit of noise and storage)."""
     fluid = TISSUE_RELAXATION[Tissue.FLUID]
     values = [np.array([v]) for v in (fluid.pd, fluid.t1_ms, fluid.t2_ms, fluid.t2star_ms, fluid.t1rho_ms)]
-    return float(_signal(spec, *values)[0][0])
+    return float(signal_equation(spec, *values)[0][0])
 
 
 def coil_sensitivity(shape: tuple[int, int, int], strength: float, rng: np.random.Generator) -> NDArray[np.float64]:

@@ -58,7 +58,7 @@ TISSUE_RELAXATION: dict[Tissue, Relaxation] = {
     Tissue.FLUID: Relaxation(1.00, 3000.0, 600.0, 250.0, 400.0),
     Tissue.TENDON: Relaxation(0.30, 800.0, 4.0, 2.0, 8.0),
     Tissue.VESSEL: Relaxation(0.10, 1600.0, 30.0, 10.0, 30.0),
-    Tissue.NERVE: Relaxation(0.75, 1300.0, 60.0, 35.0, 60.0),
+    Tissue.NERVE: Relaxation(0.6, 1300.0, 45.0, 25.0, 50.0),
     Tissue.EDEMA: Relaxation(0.95, 1200.0, 90.0, 30.0, 90.0),
 }
 

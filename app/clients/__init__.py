@@ -1,0 +1,1 @@
+"""Clients of upstream systems: DICOMweb (PACS) and FHIR (EHR), async over httpx."""

@@ -1,0 +1,1 @@
+"""What msk-cds writes for other systems: FHIR resources and transaction Bundles; DICOM SEG / SR."""
