@@ -76,19 +76,12 @@ CARTILAGE_AGGREGATES: tuple[str, ...] = ("MF", "LF", "F", "MFTC", "LFTC")
 TIBIAL_SUBREGIONS: tuple[str, ...] = tuple(
     f"{sub}{plate}" for plate in ("MT", "LT") for sub in ("c", "e", "i", "a", "p")
 )
-FEMORAL_SUBREGIONS: tuple[str, ...] = tuple(
-    f"{sub}{plate}" for plate in ("cMF", "cLF") for sub in ("c", "e", "i")
-)
+FEMORAL_SUBREGIONS: tuple[str, ...] = tuple(f"{sub}{plate}" for plate in ("cMF", "cLF") for sub in ("c", "e", "i"))
 BONE_REGIONS: tuple[str, ...] = ("femur", "tibia", "patella")
 MENISCUS_REGIONS: tuple[str, ...] = ("MM", "LM")
 
 REGIONS: frozenset[str] = frozenset(
-    CARTILAGE_PLATES
-    + CARTILAGE_AGGREGATES
-    + TIBIAL_SUBREGIONS
-    + FEMORAL_SUBREGIONS
-    + BONE_REGIONS
-    + MENISCUS_REGIONS
+    CARTILAGE_PLATES + CARTILAGE_AGGREGATES + TIBIAL_SUBREGIONS + FEMORAL_SUBREGIONS + BONE_REGIONS + MENISCUS_REGIONS
 )
 
 Laterality = Literal["left", "right"]

@@ -60,7 +60,5 @@ class RiskResult(BaseModel):
     @model_validator(mode="after")
     def _interval_contains_estimate(self) -> RiskResult:
         if not self.ci_low <= self.probability <= self.ci_high:
-            raise ValueError(
-                f"confidence interval [{self.ci_low}, {self.ci_high}] does not contain {self.probability}"
-            )
+            raise ValueError(f"confidence interval [{self.ci_low}, {self.ci_high}] does not contain {self.probability}")
         return self

@@ -87,12 +87,16 @@ class EchoSeries:
     """Co-registered volumes at several echo or spin-lock times: the input of relaxometry.
 
     ``array`` has shape ``(n_times, I, J, K)``; ``times_ms`` holds the echo time (T2) or spin-lock
-    time (T1rho) of each volume, in milliseconds and increasing.
+    time (T1rho) of each volume, in milliseconds and increasing. ``slice_thickness_mm`` is the thickness
+    of each slice along axis 0 (DICOM SliceThickness) when it differs from the slice spacing the affine
+    gives (a gap between slices, or overlapping slices such as 3 mm reconstructed every 1.5 mm); a voxel's
+    signal comes from that thickness, which matters for partial volume. None: equal to the spacing.
     """
 
     array: NDArray
     affine: NDArray[np.float64]
     times_ms: tuple[float, ...]
+    slice_thickness_mm: float | None = None
 
     def __post_init__(self) -> None:
         if self.array.ndim != 4:
@@ -101,6 +105,8 @@ class EchoSeries:
             raise ValueError(f"{len(self.times_ms)} times for {self.array.shape[0]} volumes")
         if any(b <= a for a, b in zip(self.times_ms, self.times_ms[1:], strict=False)):
             raise ValueError(f"times must increase strictly, got {self.times_ms}")
+        if self.slice_thickness_mm is not None and not self.slice_thickness_mm > 0:
+            raise ValueError(f"slice thickness must be positive, got {self.slice_thickness_mm}")
         object.__setattr__(self, "affine", _check_affine(self.affine))
 
     def volume(self, index: int = 0) -> Volume:

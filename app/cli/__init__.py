@@ -9,6 +9,7 @@ from __future__ import annotations
 from app.cli import (
     clinical,  # noqa: F401
     imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
+    measure,  # noqa: F401  (mskcds measure)
     serve,  # noqa: F401
     worker,  # noqa: F401
 )

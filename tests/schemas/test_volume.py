@@ -50,3 +50,10 @@ def test_echo_series_checks_times() -> None:
         EchoSeries(np.zeros((3, 3, 3, 3)), np.eye(4), (10.0, 20.0))
     series = EchoSeries(np.arange(54.0).reshape(2, 3, 3, 3), np.eye(4), (10.0, 20.0))
     assert series.volume(1).array[0, 0, 0] == 27.0
+
+
+def test_echo_series_slice_thickness_is_optional_and_positive() -> None:
+    assert EchoSeries(np.zeros((2, 3, 3, 3)), np.eye(4), (10.0, 20.0)).slice_thickness_mm is None
+    assert EchoSeries(np.zeros((2, 3, 3, 3)), np.eye(4), (10.0, 20.0), slice_thickness_mm=3.0).slice_thickness_mm == 3.0
+    with pytest.raises(ValueError, match=r"slice thickness must be positive, got 0\.0"):
+        EchoSeries(np.zeros((2, 3, 3, 3)), np.eye(4), (10.0, 20.0), slice_thickness_mm=0.0)
