@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +17,7 @@ from schemas.biomarkers import BiomarkerSet, Laterality, LateralitySource
 from schemas.volume import EchoSeries
 
 if TYPE_CHECKING:
-    from app.imaging import Acquisition
+    pass
 
 
 class Side(StrEnum):
@@ -172,12 +171,12 @@ def _load_series(
     described = [f"{role}: series {a.series_number} {a.description!r}" for role, a in used.items() if a is not None]
     morphology = used.get("morphology")
     if used["t2"] is not None:
-        series["t2"] = _with_slice_thickness(used["t2"])
+        series["t2"] = used["t2"].echoes
     elif dess_t2 and morphology is not None and len(morphology.echoes.times_ms) == 2:
         series["t2"] = morphology.echoes
         described.append("t2: two-point estimate from the DESS echoes (ignores T1 and diffusion weighting)")
     if used["t1rho"] is not None:
-        series["t1rho"] = _with_slice_thickness(used["t1rho"])
+        series["t1rho"] = used["t1rho"].echoes
     stated = [a for a in used.values() if a is not None and a.laterality_source in ("dicom", "series_description")]
     if stated:
         return series, stated[0].laterality, stated[0].laterality_source, described
@@ -185,12 +184,6 @@ def _load_series(
     if hint:
         described.append(f"laterality: not stated; the field of view lies on the patient's {hint} (a {hint} knee?)")
     return series, None, None, described
-
-
-def _with_slice_thickness(acquisition: Acquisition) -> EchoSeries:
-    """The acquisition's echoes with the DICOM SliceThickness (partial volume through thick slices)."""
-    thickness = acquisition.first.get("SliceThickness")
-    return replace(acquisition.echoes, slice_thickness_mm=float(thickness)) if thickness else acquisition.echoes
 
 
 def _print_table(biomarkers: BiomarkerSet) -> None:

@@ -165,7 +165,10 @@ def _build(points: list[_TimePoint], pixels: bool) -> Acquisition:
     else:  # headers only: a read-only zero array of the right shape that occupies no memory
         array = np.broadcast_to(np.float32(0), shape)
     headers = tuple(tuple(_header(p.images[i].ds) for i in s.order) for p, s in zip(points, stacks, strict=True))
-    echoes = EchoSeries(array, stacks[0].affine, tuple(times))
+    # SliceThickness is the slab each slice integrates (it may exceed the spacing, e.g. CubeQuant's 3 mm
+    # slices every 1.5 mm): relaxometry needs it for partial volume.
+    thickness = _float(first, "SliceThickness") or None
+    echoes = EchoSeries(array, stacks[0].affine, tuple(times), slice_thickness_mm=thickness)
     _, _, normal = directions(first)
     center_ras = stacks[0].affine @ np.append((np.array(array.shape[1:]) - 1) / 2.0, 1.0)
     side, source = laterality([h for hs in headers for h in hs[:1]], (LPS_TO_RAS @ center_ras)[:3])

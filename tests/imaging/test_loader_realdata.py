@@ -66,3 +66,10 @@ def test_real_mese_is_one_t2_acquisition_of_eight_echoes(mese_t2_dir) -> None:
     assert t2.study_date is None  # StudyDate 00010101 after anonymisation
     assert t2.orientation == "sagittal"  # oblique by a few degrees
     assert len(t2.series_instance_uids) == 1
+
+
+def test_real_cubequant_slices_are_thicker_than_their_spacing(real_exam) -> None:
+    """CubeQuant reconstructs 3 mm slices every 1.5 mm: relaxometry must know the 3 mm (partial volume)."""
+    t1rho = next(a for a in real_exam if a.role == "t1rho")
+    assert t1rho.echoes.slice_thickness_mm == 3.0
+    assert t1rho.spacing_mm[0] == pytest.approx(1.5)
