@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.cli import (
     clinical,  # noqa: F401
+    demo,  # noqa: F401  (mskcds demo: make run)
     imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
     measure,  # noqa: F401  (mskcds measure)
     serve,  # noqa: F401
