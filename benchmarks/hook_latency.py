@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,7 +156,7 @@ def drive(port: int, requests: Sequence[bytes], concurrency: int, rate: float | 
         selector.register(connection, selectors.EVENT_READ, index)
     buffers = [bytearray() for _ in connections]
     due = [0.0] * concurrency
-    free = list(range(concurrency))
+    free = deque(range(concurrency))  # first free, first used: every connection stays busy (keep-alive)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     sent = 0
@@ -167,7 +168,7 @@ def drive(port: int, requests: Sequence[bytes], concurrency: int, rate: float | 
                 due_at = start + sent / rate if rate else now
                 if due_at > now:
                     break
-                index = free.pop()
+                index = free.popleft()
                 due[index] = due_at
                 connections[index].sendall(requests[sent])
                 sent += 1
