@@ -1,0 +1,186 @@
+"""Training slices: phantoms under domain randomisation, images synthesised from real label maps, folders.
+
+Every source ends as a :class:`SliceSet`: 2D slices in the model frame (:mod:`app.segmentation.slices`)
+with a class map (0 background, ``PromptClass + 1`` elsewhere). Slices without any knee tissue are left
+out: the detector sees empty space around the knee in every slice it learns from anyway.
+
+* **Phantoms** (:func:`random_protocol`): the project's own knees with exact labels, each drawn with a
+  randomised DESS-like protocol (matrix, field of view, slice spacing, noise, coil bias, blur, fat
+  suppression, echo times), grade, side and seed. The held-out evaluation uses the published ``dess``
+  protocol, whose settings are never drawn here (matrix 384 is excluded), and seeds from 9000 up.
+* **Synthesised** (:func:`synthesise`): a real knee label map given MR-like contrast per label, as
+  SynthSeg does (random mean and spread per tissue, blur, bias field, noise), so the model sees real
+  anatomy it could not learn from phantoms alone.
+* **Folders** (:func:`from_case_folder`): a site's own labelled exams, DICOM or NIfTI plus labels.nii.gz.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from app.imaging.phantom import PROTOCOLS, generate_phantom
+from app.imaging.phantom.protocols import ProtocolSpec
+from app.segmentation.classes import CLASS_LABELS, PromptClass
+from app.segmentation.slices import normalise_volume, to_model
+from schemas.volume import Volume
+
+#: First seed of the held-out evaluation phantoms; training and validation draw seeds below it.
+HELD_OUT_SEED = 9000
+#: Matrices the randomised protocol may draw: never the held-out protocol's 384.
+TRAINING_MATRICES = (224, 256, 288, 320, 448)
+
+
+@dataclass(frozen=True)
+class SliceSet:
+    """Slices in the model frame: ``images`` (N, S, S) float16 in [0, 1], ``classes`` (N, S, S) uint8."""
+
+    images: NDArray[np.float16]
+    classes: NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, images=self.images, classes=self.classes)
+
+    @classmethod
+    def load(cls, path: Path) -> SliceSet:
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["images"], data["classes"])
+
+    @classmethod
+    def concatenate(cls, parts: Iterable[SliceSet]) -> SliceSet:
+        parts = list(parts)
+        if not parts:
+            raise ValueError("no training slices: every source was empty")
+        return cls(np.concatenate([p.images for p in parts]), np.concatenate([p.classes for p in parts]))
+
+
+def class_map(labels: NDArray) -> NDArray[np.uint8]:
+    """Project labels -> prompt-class map (0 background, class + 1), same shape."""
+    lookup = np.zeros(max(int(labels.max()) + 1, 32), dtype=np.uint8)
+    for cls, members in CLASS_LABELS.items():
+        for label in members:
+            lookup[int(label)] = int(cls) + 1
+    return lookup[np.clip(labels, 0, lookup.size - 1).astype(np.intp)]
+
+
+def volume_slices(image: NDArray, labels: NDArray, size: int) -> SliceSet:
+    """Slices (axis 0) of one image volume and its project label map that hold knee tissue."""
+    if image.shape != labels.shape:
+        raise ValueError(f"image {image.shape} and labels {labels.shape} are not on one grid")
+    classes = class_map(labels)
+    keep = np.flatnonzero(classes.reshape(len(classes), -1).any(axis=1))
+    if keep.size == 0:
+        return SliceSet(np.zeros((0, size, size), np.float16), np.zeros((0, size, size), np.uint8))
+    images = to_model(normalise_volume(image)[keep], size).numpy().astype(np.float16)
+    maps = to_model(classes[keep], size, labels=True).numpy().astype(np.uint8)
+    return SliceSet(images, maps)
+
+
+def random_protocol(rng: np.random.Generator) -> ProtocolSpec:
+    """A DESS-like sagittal protocol with randomised geometry and image quality (never the held-out one)."""
+    matrix = int(rng.choice(TRAINING_MATRICES))
+    fov = rng.uniform(120.0, 170.0)
+    spacing = rng.uniform(0.6, 1.6)
+    return PROTOCOLS["dess"].model_copy(
+        update={
+            "name": "dess-random",
+            "matrix": matrix,
+            "pixel_mm": fov / matrix,
+            "slices": int(110.0 / spacing),
+            "slice_thickness_mm": spacing,
+            "slice_spacing_mm": spacing,
+            "echo_times_ms": (rng.uniform(3.0, 7.0), rng.uniform(18.0, 40.0)),
+            "noise": rng.uniform(0.005, 0.07),
+            "bias": rng.uniform(0.0, 0.5),
+            "blur": rng.uniform(0.2, 1.3),
+            "fat_suppression": rng.uniform(0.0, 0.95),
+        }
+    )
+
+
+def phantom_slices(seed: int, size: int, protocol: ProtocolSpec | None = None) -> SliceSet:
+    """One phantom knee (random grade, side and, unless given, protocol) as training slices."""
+    if seed >= HELD_OUT_SEED and protocol is None:
+        raise ValueError(f"seeds from {HELD_OUT_SEED} are the held-out evaluation phantoms")
+    rng = np.random.default_rng([seed, 7])
+    spec = protocol or random_protocol(rng)
+    side = "left" if rng.random() < 0.5 else "right"
+    phantom = generate_phantom(seed, side, int(rng.integers(0, 5)), [spec])
+    echoes = phantom.images[spec.name].array
+    weight = rng.uniform(0.0, 1.0)  # either DESS echo or a mix: sites show the model different echoes
+    image = echoes[0] if protocol is not None else (1 - weight) * echoes[0] + weight * echoes[1]
+    return volume_slices(image, phantom.labels.array, size)
+
+
+def sagittal_display(volume: Volume) -> NDArray:
+    """The array as a sagittal DICOM series shows it: slices left-right, rows top to bottom (superior first)."""
+    direction = volume.direction
+    first = int(np.argmax(np.abs(direction[0])))
+    rest = [axis for axis in range(3) if axis != first]
+    row = max(rest, key=lambda axis: abs(direction[2, axis]))
+    column = next(axis for axis in rest if axis != row)
+    array = np.transpose(volume.array, (first, row, column))
+    return np.ascontiguousarray(array[:, ::-1] if direction[2, row] > 0 else array)
+
+
+def synthesise(labels: NDArray, rng: np.random.Generator) -> NDArray[np.float32]:
+    """An MR-like image for a label map: random contrast per label, texture, blur, bias field and noise."""
+    values = np.unique(labels)
+    means = {int(v): rng.uniform(0.0, 1.0) for v in values}
+    spreads = {int(v): rng.uniform(0.01, 0.08) for v in values}
+    image = np.zeros(labels.shape, np.float32)
+    texture = ndimage.gaussian_filter(rng.standard_normal(labels.shape).astype(np.float32), 2.0)
+    texture /= texture.std() + 1e-6
+    for value in values:
+        inside = labels == value
+        image[inside] = means[int(value)] + spreads[int(value)] * texture[inside]
+    image = ndimage.gaussian_filter(image, rng.uniform(0.3, 1.2, size=3))
+    coarse = ndimage.zoom(rng.uniform(-1.0, 1.0, (3, 3, 3)), np.array(labels.shape) / 3.0, order=3)
+    image *= np.exp(rng.uniform(0.0, 0.5) * coarse[tuple(slice(0, n) for n in labels.shape)])
+    image += rng.uniform(0.005, 0.05) * rng.standard_normal(labels.shape).astype(np.float32)
+    return np.abs(image)
+
+
+def synthesised_slices(labels: Volume, count: int, seed: int, size: int) -> Iterator[SliceSet]:
+    """``count`` SynthSeg-style images of one real label map (project labels), as training slices."""
+    array = sagittal_display(labels)
+    for index in range(count):
+        rng = np.random.default_rng([seed, index, 11])
+        yield volume_slices(synthesise(array, rng), array, size)
+
+
+def from_case_folder(case: Path, size: int) -> SliceSet:
+    """A labelled exam: ``labels.nii.gz`` (project convention) beside DICOM series or ``image.nii.gz``.
+
+    The morphology series is chosen as the analysis chooses it; labels in another grid are resampled
+    (nearest neighbour) onto it through patient coordinates.
+    """
+    from app.imaging import load_acquisitions, select_series
+    from app.measurement.geometry import resample_nearest
+    from app.measurement.io import read_label_map
+
+    labels = read_label_map(case / "labels.nii.gz")
+    nifti = case / "image.nii.gz"
+    if nifti.is_file():
+        import nibabel
+
+        loaded = nibabel.load(nifti)
+        image = Volume(np.asarray(loaded.dataobj, dtype=np.float32), loaded.affine)
+    else:
+        image = select_series(load_acquisitions(case)).morphology.volume(0)
+    if labels.shape != image.shape or not np.allclose(labels.affine, image.affine, atol=1e-3):
+        labels = resample_nearest(labels, image.affine, image.shape)
+    return volume_slices(image.array, labels.array, size)
+
+
+def prompt_classes_present(classes: NDArray[np.uint8]) -> list[PromptClass]:
+    """Prompt classes with at least one pixel in a class map."""
+    return [PromptClass(int(v) - 1) for v in np.unique(classes) if v > 0]
