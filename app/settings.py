@@ -125,7 +125,7 @@ class Settings(BaseSettings):
 
     # --- analysis: analyses ahead of time, job queue, workers (app/analysis) ----------------------
     analyzer: str = Field(
-        default="app.analysis.pipeline:analyze_study_ref",
+        default="app.analysis.study:analyze_study_ref",
         description="import path 'module:attribute' of the analysis pipeline (StudyRef -> AnalysisResult) "
         "that workers run; its 'model_versions' mapping keys the result store",
     )

@@ -41,4 +41,8 @@ class AnalysisResult(BaseModel):
     segmentation_confidence: dict[str, float] = Field(default_factory=dict)
     triage: TriageResult | None = None
     risk: list[RiskResult] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the analysis left out and why, e.g. risk not estimated without demographics",
+    )
     created_at: datetime

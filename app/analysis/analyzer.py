@@ -18,7 +18,10 @@ from schemas.analysis import AnalysisResult
 
 @runtime_checkable
 class Analyzer(Protocol):
-    """The pipeline: ``load -> select -> segment -> measure`` for one study (``app.analysis.pipeline``)."""
+    """The pipeline: ``fetch -> select -> segment -> measure -> triage`` for one study (``app.analysis.study``).
+
+    It may also have ``prepare()``, which loads its models; workers call it once when they start.
+    """
 
     model_versions: Mapping[str, str]
 
@@ -29,13 +32,37 @@ class AnalyzerConfigError(ValueError):
     """The configured analyzer cannot be imported or is not an analyzer."""
 
 
+class NoSuitableKneeMri(ValueError):
+    """The study holds no knee MRI the pipeline can analyse (no 3D morphology series, unknown side).
+
+    A ``ValueError``, so the job fails at once instead of being retried; the hook answers a failed job
+    with this error by the "no suitable knee MRI" card rather than "analysis failed".
+    """
+
+
+def unsuitable_reason(error: str | None) -> str | None:
+    """Why the study is unsuitable, when a failed job's recorded error (``Type: message``) says it is."""
+    prefix = f"{NoSuitableKneeMri.__name__}: "
+    return error.removeprefix(prefix) if error and error.startswith(prefix) else None
+
+
+def prepare_analyzer(analyzer: object) -> None:
+    """Load the analyzer's models now (worker start) if it can, so the first job does not pay for it.
+
+    Optional: an analyzer without ``prepare()`` (a test double) loads nothing ahead of time.
+    """
+    prepare = getattr(analyzer, "prepare", None)
+    if callable(prepare):
+        prepare()
+
+
 def resolve_analyzer(import_path: str) -> Analyzer:
     """Import ``'package.module:attribute'`` (MSKCDS_ANALYZER) and check that it is an analyzer."""
     module_name, _, attribute = import_path.partition(":")
     if not module_name or not attribute:
         raise AnalyzerConfigError(
             f"MSKCDS_ANALYZER={import_path!r}: expected 'package.module:attribute', "
-            "e.g. 'app.analysis.pipeline:analyze_study_ref'"
+            "e.g. 'app.analysis.study:analyze_study_ref'"
         )
     try:
         module = importlib.import_module(module_name)

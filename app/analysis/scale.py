@@ -28,7 +28,7 @@ from procrastinate.retry import BaseRetryStrategy
 from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, make_url, text
 
-from app.analysis.analyzer import Analyzer, model_versions_of
+from app.analysis.analyzer import Analyzer, model_versions_of, prepare_analyzer
 from app.analysis.db import create_store_engine, ensure_schema, lock_schema, utcnow
 from app.analysis.inprocess import worker_name
 from app.analysis.jobs import JobStore, lost_worker_error
@@ -134,6 +134,7 @@ async def run_worker(settings: Settings, analyzer: Analyzer, concurrency: int | 
     model_versions = model_versions_of(analyzer)
     model_key = model_key_for(model_versions)
     concurrency = concurrency or settings.worker_concurrency
+    await asyncio.to_thread(prepare_analyzer, analyzer)  # load the models before taking any job
     engine = create_store_engine(settings.resolved_database_url)
     try:
         ensure_schema(engine)

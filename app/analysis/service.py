@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import Engine, text
 
 from app.analysis.allowlist import check_allowlisted
-from app.analysis.analyzer import Analyzer, model_versions_of, resolve_analyzer
+from app.analysis.analyzer import Analyzer, model_versions_of, prepare_analyzer, resolve_analyzer
 from app.analysis.db import create_store_engine, ensure_schema
 from app.analysis.feedback import FeedbackCount, FeedbackRecord, FeedbackStore
 from app.analysis.inprocess import InProcessWorker
@@ -48,12 +48,15 @@ class InProcessQueue:
 
     kind = "inprocess"
 
-    def __init__(self, worker: InProcessWorker | None, grace_s: float) -> None:
+    def __init__(self, worker: InProcessWorker | None, grace_s: float, analyzer: Analyzer | None = None) -> None:
         self.worker = worker
         self.grace_s = grace_s
+        self.analyzer = analyzer
 
     async def start(self) -> None:
         if self.worker is not None:
+            # models load before the first claim (a failure stops start-up, not a job); off the event loop
+            await asyncio.to_thread(prepare_analyzer, self.analyzer)
             self.worker.start()
 
     async def close(self) -> None:
@@ -207,7 +210,7 @@ def create_analysis_service(
                 poll_s=settings.worker_poll_s,
                 stall_after_s=settings.worker_stall_after_s,
             )
-        queue = InProcessQueue(worker, grace_s=settings.worker_heartbeat_s)
+        queue = InProcessQueue(worker, grace_s=settings.worker_heartbeat_s, analyzer=analyzer)
     return AnalysisService(
         settings,
         engine=engine,

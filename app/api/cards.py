@@ -192,6 +192,15 @@ class CardBuilder:
                    "again. The service's operators can see why in its log.",
             source=self._source))
 
+    def unsuitable_knee_mri(self, study_date: date | None, reason: str) -> CardDraft:
+        """The study was fetched, but holds no knee MRI the analysis can use: say why (series, not patient)."""
+        when = f" of {study_date.isoformat()}" if study_date else ""
+        return CardDraft("unsuitable-knee-mri", Card(
+            indicator="info", summary="No suitable knee MRI to analyse; no MRI-based triage or risk estimate",
+            detail=f"The knee MRI{when} cannot be analysed: {reason}. Risk estimates need a knee MRI with a "
+                   "3D morphological series (e.g. DESS) of a known side.",
+            source=self._source))
+
     def no_knee_mri(self) -> CardDraft:
         """No MR study of the knee was found for the patient."""
         return CardDraft("no-knee-mri", Card(

@@ -7,7 +7,8 @@ The steps, each a small function so the route stays thin:
 3. gather demographics and the patient's knee MRI from prefetch, else from the FHIR server with the
    request's own access token (412 when neither has them, per the spec);
 4. the stored analysis of that study (memory cache, then store); if there is none, queue it and
-   optionally wait ``MSKCDS_HOOK_WAIT_S``; answer "in progress" (or "failed") when it is not ready;
+   optionally wait ``MSKCDS_HOOK_WAIT_S``; answer "in progress" (or "failed") when it is not ready, and
+   "not suitable" (without queueing it again) when its analysis found no knee MRI it can analyse;
 5. risk is computed from the stored biomarkers and this request's demographics (triage too when the
    stored result has none) and the cards are built from schema objects, memoised per stored result,
    patient and inputs (``app.api.result_cards``); the call's card uuids are added per call. Inputs a
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from app.analysis.analyzer import unsuitable_reason
 from app.api.cards import CardBuilder, CardDraft, issue
 from app.api.orders import refers_to_orthopaedics, relevant_orders
 from app.api.result_cards import ResultCards
@@ -91,6 +93,9 @@ class HookFlow:
         result = await self.analysis.get_result(uid)
         if result is None:
             previous = await self.analysis.job_state(uid)
+            unsuitable = unsuitable_reason(previous.error) if previous and previous.status == "failed" else None
+            if unsuitable is not None:  # analysing it again would fail again: not queued
+                return [self.cards.unsuitable_knee_mri(patient.study_date, unsuitable)]
             job = await self.analysis.submit(patient.study)  # a failed job is queued again
             if previous is not None and previous.status == "failed":
                 return [self.cards.failed(patient.study_date, job.job_id)]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from typing import ClassVar
+
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from tests.api.conftest import CLOSED_FHIR_SERVER, SERVICE, bearer
+from app.analysis import StudyRef, create_analysis_service
+from app.analysis.analyzer import NoSuitableKneeMri
+from app.main import create_app
+from app.settings import Settings
+from schemas.analysis import AnalysisResult
+from tests.api.conftest import BASE, CLOSED_FHIR_SERVER, SERVICE, bearer
 from tests.api.fhir_data import (
     KNEE_MRI_ORDER,
     MEDICATION_ORDER,
@@ -158,3 +166,36 @@ def test_body_that_is_not_json_is_400_after_authentication(app_client: TestClien
     assert not_an_object.json()["issue"][0]["diagnostics"] == "body: Input should be an object"
     anonymous = app_client.post(path, content=b'{"hook": "patient-view",')
     assert anonymous.status_code == 401 and anonymous.content == b""  # nothing about the body to a stranger
+
+
+class UnsuitableAnalyzer:
+    """The study holds no morphology series, as the real analyzer finds for e.g. a 2D-only exam."""
+
+    model_versions: ClassVar[dict[str, str]] = {"knee-seg-test": "0.1"}
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, ref: StudyRef) -> AnalysisResult:
+        self.calls += 1
+        raise NoSuitableKneeMri("no morphology acquisition: found series 3 'Sag PD FS' (2D)")
+
+
+def test_unsuitable_study_gives_its_card_and_is_not_queued_again(settings: Settings, clinical,
+                                                                  cds_client: CdsTestClient) -> None:
+    analyzer = UnsuitableAnalyzer()
+    app = create_app(settings, analysis=create_analysis_service(settings, analyzer), clinical=clinical)
+    with TestClient(app, base_url=BASE) as client:
+        first = post(client, cds_client, "patient-view", hook_body()).json()["cards"]
+        assert first[0]["summary"].startswith("Knee MRI analysis in progress")
+        analysis = app.state.runtime.analysis
+        deadline = time.monotonic() + 20
+        while (state := client.portal.call(analysis.job_state, STUDY_UID)).status != "failed":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.05)
+        for _ in range(2):
+            [card] = post(client, cds_client, "patient-view", hook_body()).json()["cards"]
+            assert card["summary"] == "No suitable knee MRI to analyse; no MRI-based triage or risk estimate"
+            assert card["detail"].startswith("The knee MRI of 2024-02-01 cannot be analysed: no morphology "
+                                             "acquisition: found series 3 'Sag PD FS' (2D).")
+    assert analyzer.calls == 1
