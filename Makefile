@@ -5,10 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mskcds-installed
 
-.PHONY: setup run test test-fast lint clean test-servers
+.PHONY: setup install run test test-fast lint clean test-servers
 
-## setup: create .venv and install the project editable with its test extras (idempotent).
-setup: $(STAMP) test-servers
+## setup: the Python install and the test servers (idempotent).
+setup: install test-servers
+
+## install: create .venv and install the project editable with its test extras (idempotent).
+install: $(STAMP)
 
 # torch/torchvision first and pinned: pip takes these exact builds from this machine's disk
 # (README, "Why torch 2.14.1"); any other spec would be a multi-GB download.
@@ -37,19 +40,19 @@ $(FHIR_SERVER_MODULES): tools/fhir-server/package.json tools/fhir-server/package
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js >= 20.19 with npm (the FHIR test server runs on it)"; exit 1; }
 	cd tools/fhir-server && npm ci --no-audit --no-fund --loglevel=error
 
-## run: the main job on its embedded default (no server configured).
-run: setup
+## run: the main job on its embedded default (no server configured, none installed: Python only).
+run: install
 	$(BIN)/mskcds demo
 
 ## test: setup, then every test (slow and integration tests included).
 test: setup
 	$(BIN)/python -m pytest
 
-## test-fast: what a developer runs while iterating.
-test-fast: setup
+## test-fast: what a developer runs while iterating (no server tests, so no test servers).
+test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not integration"
 
-lint: setup
+lint: install
 	$(BIN)/ruff check app cds_hooks schemas tests benchmarks
 
 clean:

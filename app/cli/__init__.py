@@ -7,6 +7,7 @@ libraries (torch, onnxruntime) inside the command functions so ``mskcds --help``
 from __future__ import annotations
 
 from app.cli import (
+    analyze,  # noqa: F401  (mskcds analyze, mskcds segment)
     clinical,  # noqa: F401
     demo,  # noqa: F401  (mskcds demo: make run)
     imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
