@@ -1,4 +1,4 @@
-"""Analyses ahead of time: result store, job queue, workers and ingestion (the pipeline is ``pipeline.py``).
+"""Analyses ahead of time: result store, job queue, workers and ingestion (the pipeline is ``study.py``).
 
 ``from app.analysis import create_analysis_service, StudyRef`` is all the API needs; see
 ``docs/analysis.md`` for the two modes (embedded, scale) and their guarantees.
