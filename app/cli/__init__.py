@@ -12,6 +12,7 @@ from app.cli import (
     demo,  # noqa: F401  (mskcds demo: make run)
     imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
     measure,  # noqa: F401  (mskcds measure)
+    segmentation,  # noqa: F401  (mskcds train-seg, mskcds export-onnx)
     serve,  # noqa: F401
     worker,  # noqa: F401
 )
