@@ -15,6 +15,8 @@ def demo(
     keep_serving: bool = typer.Option(True, help="keep serving after the cards are shown (Ctrl-C stops)"),
 ) -> None:
     """Start the service with demo data, fire an order-sign hook at it, print the cards, keep serving."""
+    import contextlib
+    import tempfile
     import threading
 
     from rich.console import Console
@@ -28,6 +30,7 @@ def demo(
     from app.settings import Settings, get_settings
 
     console = Console(stderr=False)
+    stack = contextlib.ExitStack()
     base_settings = get_settings()
     with console.status("Preparing the demo study (a phantom knee MRI; generated once, then cached)..."):
         study = prepare_study(base_settings.cache_dir)
@@ -36,22 +39,27 @@ def demo(
     port = port or free_port(host)
     base_url = f"http://{host}:{port}"
     ehr = DemoEhr()
+    # A result store of this run only: every run shows the hook before and after the analysis, and no job
+    # of an earlier, interrupted run (whose DICOMweb service was on another port) is picked up.
+    store = stack.enter_context(tempfile.TemporaryDirectory(prefix="mskcds-demo-"))
     settings = Settings(
-        **{**base_settings.model_dump(exclude={"demo", "public_base_url", "cds_clients", "dicomweb_allowlist"})},
+        **{**base_settings.model_dump(
+            exclude={"demo", "public_base_url", "cds_clients", "dicomweb_allowlist", "database_url"})},
         demo=True,
         public_base_url=base_url,
         cds_clients=[ehr.client_setting()],
         dicomweb_allowlist=[base_url + DICOMWEB_PATH],
+        database_url=f"sqlite:///{store}/mskcds.sqlite3",
     )
     app = create_app(settings)
     app.include_router(dicomweb_router(DicomFolder(study.folder)), prefix=DICOMWEB_PATH)
 
-    with serving(app, host, port):
+    with stack, serving(app, host, port):
         console.print(f"msk-cds is serving on {base_url} (discovery: {base_url}/cds-services)")
         client = DemoEhrClient(base_url, ehr, study)
         first = client.order_sign()
         print_cards(console, f"order-sign, first call (HTTP {first.status})", first.cards)
-        if not first.analysed:
+        if first.pending:
             with console.status("The worker is analysing the study (fetch, segment, measure, triage)...") as status:
                 last = client.until_analysed(
                     timeout, 2.0, lambda elapsed: status.update(f"Analysing the study... {elapsed:.0f} s")
@@ -60,7 +68,8 @@ def demo(
             last = first
         print_cards(console, f"order-sign, after the analysis (HTTP {last.status})", last.cards)
         if not last.analysed:
-            console.print(f"[red]The analysis did not finish within {timeout:g} s.[/]")
+            why = f"did not finish within {timeout:g} s" if last.pending else "gave no triage (see the cards above)"
+            console.print(f"[red]The analysis {why}.[/]")
             raise typer.Exit(1)
         if keep_serving:
             console.print(f"Still serving on {base_url}; Ctrl-C stops.")

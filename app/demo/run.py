@@ -62,7 +62,13 @@ class HookCall:
 
     @property
     def analysed(self) -> bool:
-        return any("triage" in card["summary"].lower() for card in self.cards)
+        """The triage card arrived (the in-progress card mentions triage too, so match its summary's start)."""
+        return any(card.get("summary", "").startswith("Knee MRI triage:") for card in self.cards)
+
+    @property
+    def pending(self) -> bool:
+        """The study is still queued or being analysed."""
+        return any(card.get("summary", "").startswith("Knee MRI analysis in progress") for card in self.cards)
 
 
 class DemoEhrClient:
@@ -81,11 +87,11 @@ class DemoEhrClient:
         return HookCall(status=response.status_code, cards=body.get("cards", []) if response.is_success else [body])
 
     def until_analysed(self, timeout_s: float, every_s: float, on_wait: Callable[[float], None]) -> HookCall:
-        """Call again every ``every_s`` seconds until the analysis cards arrive (or ``timeout_s`` passes)."""
+        """Call again every ``every_s`` seconds until the analysis is no longer pending (or ``timeout_s`` passes)."""
         start = time.monotonic()
         while True:
             call = self.order_sign()
-            if call.analysed or call.status != 200 or time.monotonic() - start > timeout_s:
+            if not call.pending or call.status != 200 or time.monotonic() - start > timeout_s:
                 return call
             on_wait(time.monotonic() - start)
             time.sleep(every_s)
