@@ -120,7 +120,8 @@ def test_prior_exam_enters_the_change_model(phantom_factory, grade4, tmp_path: P
     result = run("analyze", phantom_factory(seed=11, side="left", grade=4), "--json", "--age", "68", "--sex",
                  "female", "--bmi", "31.5", "--prior", prior, "--months-since-prior", "24")
     assert result.exit_code == 0, result.stderr
-    assert all(risk.used_prior for risk in AnalysisResult.model_validate_json(result.stdout).risk)
+    risks = AnalysisResult.model_validate_json(result.stdout).risk
+    assert [r.outcome for r in risks] == ["incident_oa", "tkr"] and all(r.used_prior for r in risks)
     other_knee = run("analyze", phantom_factory(seed=11, side="right", grade=4), "--age", "68", "--sex",
                      "female", "--bmi", "31.5", "--prior", prior, "--months-since-prior", "24")
     assert other_knee.exit_code == 1
@@ -133,7 +134,8 @@ def test_summary_names_priority_stage_and_risks(grade4) -> None:
     console = Console(record=True, width=160)
     print_summary(console, result)
     text = console.export_text()
-    assert f"Triage: urgent (stage {result.triage.stage_index} {result.triage.stage}" in text
+    assert result.triage is not None
+    assert f"Triage: {result.triage.priority} (stage {result.triage.stage_index} {result.triage.stage}" in text
     assert "cartilage thickness mean" in text and "demographics only" in text and "incident_oa" in text
 
 
