@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.cli.analyze import print_summary
 from schemas.analysis import AnalysisResult
+from tests.analysis.served import serve
 
 runner = CliRunner()
 
@@ -152,3 +153,14 @@ def test_segment_writes_labels_on_the_image_grid(phantom_dir: Path, tmp_path: Pa
     np.testing.assert_allclose(image.affine, morphology.echoes.affine, atol=1e-4)
     assert set(np.unique(np.asarray(image.dataobj))) >= {0, 1, 2, 4}
     assert "femoral cartilage" in result.stdout and "confidence" in result.stdout
+
+
+@pytest.mark.slow
+def test_analyze_a_dicomweb_study_url(phantom_dir: Path) -> None:
+    with serve(phantom_dir) as study:
+        result = run("analyze", f"{study.base_url}/studies/{study.study_instance_uid}", "--json")
+    assert result.exit_code == 0, result.stderr
+    analysed = AnalysisResult.model_validate_json(result.stdout)
+    assert analysed.study_instance_uid == study.study_instance_uid
+    assert [s.role for s in analysed.series] == ["morphology", "t2", "t1rho"]
+    assert analysed.notes[0] == "risk not estimated: give --age, --sex and --bmi (missing --age, --sex, --bmi)"

@@ -7,53 +7,20 @@ Fetching and selection run without models; the whole chain runs the real Segment
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from fastapi import FastAPI, Request
 
-from app.analysis import StudyRef
 from app.analysis.analyzer import NoSuitableKneeMri, model_versions_of
 from app.analysis.fetch import open_selection
 from app.analysis.study import StudyAnalyzer
-from app.demo.dicomweb import DicomFolder, dicomweb_router
-from app.demo.server import free_port, serving
 from app.imaging import load_acquisitions, select_series
 from app.settings import Settings
+from tests.analysis.served import ServedStudy, serve
 
 #: The smallest study with every role: DESS, MESE T2, CubeQuant T1rho (app.imaging.phantom.SMALL_PROTOCOLS).
 SMALL = ("dess-small", "t2-mese-small", "t1rho-cubequant-small")
 #: A second, coarser DESS: a morphology candidate the selection passes over, so it must not be downloaded.
 COARSE_DESS = "dess-small:pixel=2.0,series=9,name=dess-coarse"
-
-
-class ServedStudy:
-    """A phantom folder behind a DICOMweb service that records the paths it was asked for."""
-
-    def __init__(self, folder: Path, base_url: str, requests: list[str]) -> None:
-        self.folder = folder
-        self.base_url = base_url
-        self.requests = requests
-        self.study_instance_uid = load_acquisitions(folder, pixels=False)[0].study_instance_uid
-
-    def ref(self, **changes: str) -> StudyRef:
-        return StudyRef(study_instance_uid=self.study_instance_uid, dicomweb_url=self.base_url, **changes)
-
-
-@contextmanager
-def serve(folder: Path) -> Iterator[ServedStudy]:
-    requests: list[str] = []
-    app = FastAPI()
-
-    @app.middleware("http")
-    async def record(request: Request, call_next):  # type: ignore[no-untyped-def]
-        requests.append(request.url.path)
-        return await call_next(request)
-
-    app.include_router(dicomweb_router(DicomFolder(folder)), prefix="/dicomweb")
-    with serving(app, "127.0.0.1", free_port()) as base:
-        yield ServedStudy(folder, f"{base}/dicomweb", requests)
 
 
 @pytest.fixture(scope="module")
