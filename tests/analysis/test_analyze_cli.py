@@ -81,7 +81,8 @@ def grade4(phantom_factory, tmp_path_factory) -> tuple[AnalysisResult, Path, str
     """Grade 4 with full demographics, bundle written; (result, bundle path, stderr)."""
     out = tmp_path_factory.mktemp("grade4")
     result = run("analyze", phantom_factory(seed=11, side="left", grade=4), "--json", "--age", "67", "--sex",
-                 "female", "--bmi", "31.5", "--fhir-bundle", out / "bundle.json", "--patient", "Patient/p1")
+                 "female", "--bmi", "31.5", "--fhir-bundle", out / "bundle.json", "--patient", "Patient/p1",
+                 "--maps", out / "maps")
     assert result.exit_code == 0, result.stderr
     return AnalysisResult.model_validate_json(result.stdout), out / "bundle.json", result.stderr
 
@@ -98,6 +99,8 @@ def test_grade_4_is_urgent_with_risk(grade4: tuple[AnalysisResult, Path, str]) -
     kinds = [entry.resource.get_resource_type() for entry in bundle.entry]
     assert kinds.count("Observation") == len(result.measurements.biomarkers)
     assert kinds.count("RiskAssessment") == 2 and kinds.count("DiagnosticReport") == 1
+    assert (bundle_path.parent / "maps" / "t2_map.nii.gz").is_file()
+    assert list((bundle_path.parent / "maps").glob("thickness_*.png"))
 
 
 @pytest.mark.slow
