@@ -97,12 +97,13 @@ class PanelData:
 
     title: str
     unit: str
+    versus: str  # what the method is compared with, for the axis label
     method: Sequence[float]
     comparison: Sequence[float]
     regions: Sequence[str]
 
 
-def bland_altman_figure(panels: Sequence[PanelData], path: Path, method_name: str, comparison_name: str) -> Path:
+def bland_altman_figure(panels: Sequence[PanelData], path: Path, method_name: str) -> Path:
     """A PNG with one Bland–Altman panel per group (difference against mean, bias and limits drawn).
 
     Panels with fewer than two pairs show their points and say that no limits can be drawn.
@@ -134,7 +135,7 @@ def bland_altman_figure(panels: Sequence[PanelData], path: Path, method_name: st
             ax.set_title(f"{panel.title}\n(n={len(a)}: no limits of agreement)")
         ax.axhline(0.0, color="lightgrey", lw=0.8, zorder=0)
         ax.set_xlabel(f"mean of the two ({panel.unit})")
-        ax.set_ylabel(f"{method_name} - {comparison_name} ({panel.unit})")
+        ax.set_ylabel(f"{method_name} - {panel.versus} ({panel.unit})")
         ax.legend(fontsize=7, loc="best")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,8 +54,8 @@ def test_undefined_and_invalid() -> None:
 
 def test_figure_is_written(tmp_path: Path) -> None:
     panels = [
-        PanelData("thickness", "mm", VALUES + 0.1, VALUES, ["MT", "LT", "MT", "LT", "P", "P", "TrF"]),
-        PanelData("bone volume", "mm3", [1000.0], [990.0], ["femur"]),
+        PanelData("thickness", "mm", "reference", VALUES + 0.1, VALUES, ["MT", "LT", "MT", "LT", "P", "P", "TrF"]),
+        PanelData("bone volume", "mm3", "truth", [1000.0], [990.0], ["femur"]),
     ]
-    path = bland_altman_figure(panels, tmp_path / "ba.png", "predicted", "reference")
+    path = bland_altman_figure(panels, tmp_path / "ba.png", "predicted")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
