@@ -66,6 +66,11 @@ class Settings(BaseSettings):
 
     # --- models ---------------------------------------------------------------------------------
     model_dir: Path = Field(default=REPO_ROOT / "models", description="model artifacts, one folder per model")
+    segmentation_model: str = Field(default="knee-sam-tiny", description="folder of the SAM-family segmenter")
+    segmentation_runtime: Literal["onnx", "torch"] = Field(
+        default="onnx", description="ONNX Runtime for inference (CPU, or CUDA/TensorRT with the gpu extra); torch"
+    )
+    segmentation_batch: int = Field(default=8, ge=1, le=256, description="slices per image-encoder batch")
 
     # --- clinical models (app/clinical; folders under model_dir) -----------------------------------
     triage_model: str = Field(default="triage-knee", description="folder of the triage cascade model")

@@ -58,7 +58,9 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _affine_augment(images: torch.Tensor, classes: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _affine_augment(
+    images: torch.Tensor, classes: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random rotation, scale, shift and anterior-posterior flip, the same for image and class map."""
     n = images.shape[0]
     angle = (torch.rand(n, generator=gen) - 0.5) * math.radians(30.0)
@@ -185,7 +187,7 @@ class Trainer:
         (sam_loss + det_loss).backward()
         self.optimizer.step()
         self.state.step += 1
-        return {"sam_loss": float(sam_loss), "detector_loss": float(det_loss)}
+        return {"sam_loss": sam_loss.item(), "detector_loss": det_loss.item()}
 
     @torch.no_grad()
     def validate(self, data: SliceSet, batch: int = 16) -> dict[str, float]:
@@ -224,8 +226,10 @@ class Trainer:
         validation: SliceSet,
         checkpoint: Path,
         on_step: Callable[[int, dict[str, float]], None] | None = None,
+        weights_dir: Path | None = None,
     ) -> TrainState:
-        """Train until ``steps`` or early stopping; the best weights are kept at ``checkpoint``'s side."""
+        """Train until ``steps`` or early stopping; the best weights go to ``weights_dir`` (default: beside
+        ``checkpoint``) as safetensors."""
         while self.state.step < self.config.steps:
             losses = self.step(train)
             if on_step:
@@ -236,9 +240,11 @@ class Trainer:
                 improved = scores["mean"] > self.state.best_dice
                 self.state.best_dice = max(self.state.best_dice, scores["mean"])
                 self.state.stale = 0 if improved else self.state.stale + 1
-                log.info("validation", step=self.state.step, improved=improved, **{k: round(v, 4) for k, v in scores.items()})
+                log.info(
+                    "validation", step=self.state.step, improved=improved, **{k: round(v, 4) for k, v in scores.items()}
+                )
                 if improved:
-                    save_weights(self, checkpoint.parent)
+                    save_weights(self, weights_dir or checkpoint.parent)
                 self.save(checkpoint)
                 if self.state.stale >= self.config.patience:
                     log.info("early stopping", step=self.state.step, best_dice=round(self.state.best_dice, 4))

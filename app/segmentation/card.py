@@ -1,0 +1,115 @@
+"""Model cards: what a segmentation model folder holds, read and verified without torch.
+
+A model folder is ``<model_dir>/<name>/model.json`` plus the files the card lists, each with its
+sha256. API pods import this module to learn the model versions that key stored results; only workers
+load the weights (:mod:`app.segmentation.engine`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+#: Where the repository's own models live; ``MSKCDS_MODEL_DIR`` is searched first.
+BUILTIN_MODEL_DIR = REPO_ROOT / "models"
+CARD_FILE = "model.json"
+#: Files a card may list (``files`` keys).
+FileRole = Literal["sam", "detector", "encoder_onnx", "decoder_onnx", "detector_onnx"]
+
+
+class ModelCardError(ValueError):
+    """A model that cannot be found, read or trusted; the message says which file and what to do."""
+
+
+class ModelFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="relative to the model folder")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class SegmentationCard(BaseModel):
+    """The model card of a SAM-family segmenter (+ its AutoLabel detector)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    kind: Literal["sam-segmenter"] = "sam-segmenter"
+    architecture: dict = Field(description="app.segmentation.architecture.SamConfig fields")
+    files: dict[FileRole, ModelFile]
+    detector_from: str | None = Field(
+        default=None, description="another model whose detector this one uses (a site's SAM without its own)"
+    )
+    description: str = ""
+    training: dict = Field(default_factory=dict, description="data, recipe and the command that trained it")
+    metrics: dict = Field(default_factory=dict, description="figures with the command that measured them")
+    intended_use: str = ""
+    limitations: str = ""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def search_path(settings: Settings) -> list[Path]:
+    """Folders searched for models, first match wins: MSKCDS_MODEL_DIR, then the repository's models/."""
+    folders = [Path(settings.model_dir)]
+    if BUILTIN_MODEL_DIR.resolve() not in {p.resolve() for p in folders}:
+        folders.append(BUILTIN_MODEL_DIR)
+    return folders
+
+
+def find_model(name: str, settings: Settings) -> Path:
+    """The folder of model ``name``."""
+    folders = search_path(settings)
+    for folder in folders:
+        if (folder / name / CARD_FILE).is_file():
+            return folder / name
+    searched = ", ".join(str(f) for f in folders)
+    raise ModelCardError(f"segmentation model {name!r} not found (looked for {name}/{CARD_FILE} in {searched})")
+
+
+def read_card(folder: Path) -> SegmentationCard:
+    """The card in ``folder``, validated (files are checked separately, when loaded)."""
+    path = folder / CARD_FILE
+    try:
+        return SegmentationCard.model_validate_json(path.read_text())
+    except (OSError, ValidationError) as exc:
+        raise ModelCardError(f"model card {path} is not valid: {exc}") from exc
+
+
+def verified_file(folder: Path, card: SegmentationCard, role: FileRole) -> Path:
+    """A file the card lists, after checking its sha256 (a swapped or corrupted file is refused)."""
+    entry = card.files.get(role)
+    if entry is None:
+        raise ModelCardError(f"model {card.name!r} lists no {role} file in {folder / CARD_FILE}")
+    path = folder / entry.path
+    if not path.is_file():
+        raise ModelCardError(f"model {card.name!r}: {path} is missing")
+    actual = sha256_of(path)
+    if actual != entry.sha256:
+        raise ModelCardError(f"model {card.name!r}: {path} has sha256 {actual}, the card says {entry.sha256}")
+    return path
+
+
+def segmentation_versions(settings: Settings) -> dict[str, str]:
+    """Artifact -> version of the configured segmenter (and the detector it borrows): keys stored results."""
+    card = read_card(find_model(settings.segmentation_model, settings))
+    versions = {card.name: card.version}
+    if card.detector_from:
+        detector = read_card(find_model(card.detector_from, settings))
+        versions[detector.name] = detector.version
+    return versions

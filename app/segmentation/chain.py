@@ -1,0 +1,169 @@
+"""The segmentation chain: AutoLabel boxes -> SAM masks -> 3D clean-up -> a label map in the project's convention.
+
+Unlike the source paper's code, which runs the image encoder once per box, each slice is encoded once
+(in batches) and that embedding is decoded for all of the slice's boxes; the detector runs on the same
+batches. Masks are brought back to each slice's own grid from the model frame, and tissues are merged by
+taking, voxel by voxel, the class with the highest mask logit, so no voxel carries two labels.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from app.log import get_logger
+from app.segmentation.card import find_model, read_card
+from app.segmentation.classes import PromptClass
+from app.segmentation.networks import Networks, Runtime, load_networks
+from app.segmentation.postprocess import clean, to_labels
+from app.segmentation.prompts import consistent, slice_boxes
+from app.segmentation.slices import Frame, normalise_volume, restore, to_model
+from app.settings import Settings, get_settings
+from schemas.labels import Label
+from schemas.volume import Volume
+
+log = get_logger(__name__)
+
+
+class SegmentationError(ValueError):
+    """An image the chain cannot segment (wrong dimensions, nothing detected); the message says why."""
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A label map on the image's grid, how sure the model was of each label, and where the time went."""
+
+    labels: Volume
+    confidence: dict[str, float]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+class Segmenter:
+    """A configured model (registry + card) ready to segment knee volumes."""
+
+    def __init__(self, networks: Networks, model_versions: dict[str, str], batch: int = 8) -> None:
+        self.networks = networks
+        self.model_versions = model_versions
+        self.batch = batch
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, runtime: Runtime | None = None) -> Segmenter:
+        """The model MSKCDS_SEGMENTATION_MODEL from MSKCDS_MODEL_DIR (or models/), on the configured runtime."""
+        settings = settings or get_settings()
+        folder = find_model(settings.segmentation_model, settings)
+        card = read_card(folder)
+        versions = {card.name: card.version}
+        detector = (folder, card)
+        if card.detector_from:
+            detector_folder = find_model(card.detector_from, settings)
+            detector = (detector_folder, read_card(detector_folder))
+            versions[detector[1].name] = detector[1].version
+        networks = load_networks(folder, card, detector, runtime or settings.segmentation_runtime)
+        log.info(
+            "segmentation model loaded",
+            model=card.name,
+            version=card.version,
+            runtime=runtime or settings.segmentation_runtime,
+        )
+        return cls(networks, versions, settings.segmentation_batch)
+
+    def segment(self, image: Volume, laterality: Literal["left", "right"], *, progress: bool = False) -> Segmentation:
+        """Segment ``image`` slice by slice along axis 0 (sagittal for the knee protocols it was trained on)."""
+        if min(image.shape) < 2:
+            raise SegmentationError(f"image of shape {image.shape} is not a 3D volume")
+        size = self.networks.config.image_size
+        frame = Frame(tuple(image.shape[1:]), size)  # type: ignore[arg-type]
+        normalised = normalise_volume(image.array)
+        best = np.full(image.shape, -np.inf, dtype=np.float32)
+        winner = np.zeros(image.shape, dtype=np.uint8)
+        timings = dict.fromkeys(("detector", "encoder", "decoder", "postprocess"), 0.0)
+
+        starts = list(range(0, image.shape[0], self.batch))
+        batches = [to_model(normalised[s : s + self.batch], size).numpy() for s in starts]
+        objectness: list[NDArray[np.float32]] = []
+        with _progress(progress, "detecting", len(batches)) as advance:
+            for batch in batches:
+                began = time.perf_counter()
+                objectness.extend(self.networks.detect(batch))
+                timings["detector"] += time.perf_counter() - began
+                advance()
+        stride = size // objectness[0].shape[-1]
+        boxes = consistent([slice_boxes(o, stride) for o in objectness])
+        if not any(boxes):
+            raise SegmentationError("the detector found no knee tissue in any slice: is this a knee MRI?")
+
+        with _progress(progress, "segmenting", len(batches)) as advance:
+            for start, batch in zip(starts, batches, strict=True):
+                wanted = [k for k in range(len(batch)) if boxes[start + k]]
+                if wanted:
+                    began = time.perf_counter()
+                    embeddings = self.networks.encode(batch[wanted])
+                    timings["encoder"] += time.perf_counter() - began
+                    began = time.perf_counter()
+                    for row, k in enumerate(wanted):
+                        self._decode(
+                            embeddings[row : row + 1], boxes[start + k], frame, best[start + k], winner[start + k]
+                        )
+                    timings["decoder"] += time.perf_counter() - began
+                advance()
+
+        began = time.perf_counter()
+        classes = clean(np.where(best > 0, winner, 0).astype(np.uint8))
+        labels = to_labels(classes, image, laterality)
+        confidence = _confidence(labels, best)
+        timings["postprocess"] = time.perf_counter() - began
+        log.info("segmented", slices=image.shape[0], **{f"{k}_s": round(v, 3) for k, v in timings.items()})
+        return Segmentation(image.with_array(labels), confidence, timings)
+
+    def _decode(
+        self,
+        embedding: NDArray[np.float32],
+        boxes: dict[int, NDArray[np.float32]],
+        frame: Frame,
+        best: NDArray[np.float32],
+        winner: NDArray[np.uint8],
+    ) -> None:
+        """Decode one slice's boxes and keep, per pixel, the class with the highest logit."""
+        order = sorted(boxes)
+        logits, _ = self.networks.decode(embedding, np.stack([boxes[c] for c in order]).astype(np.float32))
+        logits = restore(torch.from_numpy(np.ascontiguousarray(logits)), frame).numpy()
+        for cls, logit in zip(order, logits, strict=True):
+            better = logit > best
+            best[better] = logit[better]
+            winner[better] = cls + 1
+
+
+def _confidence(labels: NDArray[np.uint8], best: NDArray[np.float32]) -> dict[str, float]:
+    """Mean mask probability inside each label: low values flag a tissue the model was unsure of."""
+    probability = 1.0 / (1.0 + np.exp(-np.clip(best, -30, 30)))
+    return {
+        Label(int(value)).name.lower(): round(float(probability[labels == value].mean()), 4)
+        for value in np.unique(labels)
+        if value
+    }
+
+
+def _progress(enabled: bool, what: str, total: int):
+    """A rich progress bar over batches when asked (CLI), nothing otherwise (service)."""
+    if not enabled:
+        return nullcontext(lambda: None)
+    from contextlib import contextmanager
+
+    from rich.progress import Progress
+
+    @contextmanager
+    def bar():
+        with Progress(transient=True) as progress:
+            task = progress.add_task(what, total=total)
+            yield lambda: progress.advance(task)
+
+    return bar()
+
+
+__all__ = ["PromptClass", "Segmentation", "SegmentationError", "Segmenter"]
