@@ -113,8 +113,7 @@ def _print_headline(summary: dict[str, Any]) -> None:
 
     console = Console()
     tables = [(f"Labels ({summary['source']})", LABEL_COLUMNS, label_rows(summary))]
-    has_truth = any(row["n"] for row in summary["agreement"]["truth"]["biomarkers"].values())
-    versus = "truth" if has_truth else "reference"
+    versus = "truth" if any(case["truth"] for case in summary["cases"]) else "reference"
     tables.append(
         (f"Mean cartilage thickness, predicted - {versus}", THICKNESS_COLUMNS, thickness_rows(summary, versus))
     )

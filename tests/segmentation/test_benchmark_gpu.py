@@ -47,9 +47,10 @@ def test_shared_embedding_decodes_what_one_pass_per_box_decodes(bench: ModuleTyp
 
 
 def test_fused_attention_is_segment_anythings_attention(bench: ModuleType) -> None:
-    """Folding the relative positions into q and k gives the same encoder output (non-zero positions)."""
+    """Folding the relative positions into q and k gives the same encoder output (non-zero positions,
+    windowed and global attention)."""
     torch.manual_seed(0)
-    config = bench.SamConfig.tiny().model_copy(update={"image_size": 64})
+    config = bench.SamConfig.tiny().model_copy(update={"image_size": 64, "encoder_global_attn_indexes": (1,)})
     sam = bench.build_sam(config).eval()
     for module in sam.image_encoder.modules():
         if isinstance(module, bench.Attention):
