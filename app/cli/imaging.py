@@ -53,18 +53,29 @@ def phantom(
 
 @cli.command()
 def inspect(
-    path: Annotated[Path, typer.Argument(help="a DICOM folder (searched recursively) or file")],
+    path: Annotated[
+        str, typer.Argument(help="a DICOM folder (searched recursively) or file, or a DICOMweb study URL")
+    ],
     json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
-    """List the acquisitions of a DICOM study: role, geometry, echo / spin-lock times, laterality."""
+    """List the acquisitions of a DICOM study: role, geometry, echo / spin-lock times, laterality.
+
+    A DICOMweb study URL (``http(s)://HOST/.../studies/UID``; credentials from MSKCDS_DICOMWEB_USER /
+    MSKCDS_DICOMWEB_PASSWORD or MSKCDS_DICOMWEB_TOKEN) is read as WADO-RS metadata only: no pixels move.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    from app.clients.errors import UpstreamError
+    from app.clients.study_url import is_study_url, open_study_metadata
     from app.imaging import LoaderError, load_acquisitions
 
     try:
-        acquisitions = load_acquisitions(path)
-    except LoaderError as error:
+        if is_study_url(path):
+            acquisitions = load_acquisitions(open_study_metadata(path), pixels=False)
+        else:
+            acquisitions = load_acquisitions(Path(path))
+    except (LoaderError, UpstreamError, ValueError) as error:
         Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
         raise typer.Exit(1) from None
     if json_output:

@@ -48,3 +48,25 @@ def test_unknown_study_is_a_404(dicomweb_url) -> None:
 
     with pytest.raises(UpstreamNotFound):
         run_sync(fetch())
+
+
+def test_inspect_reads_a_study_url_as_metadata_only(phantom_dir, dicomweb_url, monkeypatch) -> None:
+    """`mskcds inspect URL` lists the same acquisitions as `mskcds inspect FOLDER`."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.settings import get_settings
+
+    monkeypatch.setenv("MSKCDS_DICOMWEB_ALLOWLIST", json.dumps([dicomweb_url]))
+    get_settings.cache_clear()
+    study = select_series(load_acquisitions(phantom_dir)).morphology.study_instance_uid
+    runner = CliRunner()
+    from_url = runner.invoke(cli, ["inspect", f"{dicomweb_url}/studies/{study}", "--json"])
+    from_files = runner.invoke(cli, ["inspect", str(phantom_dir), "--json"])
+    assert from_url.exit_code == 0, from_url.output
+    assert json.loads(from_url.stdout) == json.loads(from_files.stdout)
+    missing = runner.invoke(cli, ["inspect", f"{dicomweb_url}/studies/1.2.3.4"])
+    assert missing.exit_code == 1
+    get_settings.cache_clear()
