@@ -55,3 +55,16 @@ def test_bad_input_is_an_error_not_a_report(model_dir: Path, tmp_path: Path) -> 
     assert result.exit_code == 1 and "no labels.nii.gz" in result.output
     result = runner.invoke(cli, ["evaluate-seg", "--phantoms", "1", "--protocol", "dess-small", "--model", "nope"])
     assert result.exit_code == 1 and "not found" in result.output
+
+
+@pytest.mark.slow
+def test_case_folders_as_mskcds_phantom_writes_them(model_dir: Path, phantom_factory, tmp_path: Path) -> None:
+    """DICOM loaded and the series selected as the analysis does; laterality from DICOM; truth.json read."""
+    folder = phantom_factory(seed=9001, side="left", grade=1, protocols=["dess-small"])
+    out = tmp_path / "eval"
+    result = runner.invoke(cli, ["evaluate-seg", "--cases", str(folder), "--model", "random-tiny", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (case,) = json.loads((out / "report.json").read_text())["cases"]
+    assert case["name"] == folder.name and case["laterality"] == "left" and case["grade"] == 1
+    assert case["truth"]["cartilage_thickness_mean:F"] > 0
+    assert (out / f"overlay_{folder.name}.png").is_file()
