@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import ValidationError
 
 from app.imaging.phantom import PhantomTruth
 from app.segmentation.metrics import LabelScore, label_scores
@@ -131,7 +132,10 @@ def load_case(folder: Path) -> Case:
     if reference.shape != image.shape or not np.allclose(reference.affine, image.affine, atol=1e-3):
         reference = resample_nearest(reference, image.affine, image.shape)
     truth_path = folder / "truth.json"
-    truth = PhantomTruth.model_validate_json(truth_path.read_text()) if truth_path.is_file() else None
+    try:
+        truth = PhantomTruth.model_validate_json(truth_path.read_text()) if truth_path.is_file() else None
+    except ValidationError as error:
+        raise EvaluationError(f"case {folder}: truth.json is not a phantom truth: {error}") from None
     if morphology.laterality is None or morphology.laterality_source not in ("dicom", "series_description"):
         raise EvaluationError(f"case {folder}: the morphology series does not state the knee's side")
     return Case(folder.name, image, reference, morphology.laterality, morphology.laterality_source, truth)

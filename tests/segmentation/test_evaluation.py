@@ -115,3 +115,11 @@ def test_case_folders(phantom_factory, tmp_path: Path) -> None:
     assert loaded.image.shape == loaded.reference.shape
     with pytest.raises(EvaluationError, match=r"no labels\.nii\.gz"):
         folder_cases(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for item in folder.iterdir():
+        (broken / item.name).symlink_to(item)
+    (broken / "truth.json").unlink()
+    (broken / "truth.json").write_text('{"seed": "x"}')
+    with pytest.raises(EvaluationError, match=r"truth\.json is not a phantom truth"):
+        load_case(broken)
