@@ -4,7 +4,7 @@ against the source paper's one image-encoder pass per box.
 One prepared, self-contained run for a GPU machine (random weights: speed does not depend on them):
 
     python benchmarks/segmentation_gpu.py                      # 160 x 384 x 384 knee, ViT-B, bf16
-    python benchmarks/segmentation_gpu.py --slices 4 --baseline-slices 1    # CPU smoke run (slow with ViT-B)
+    python benchmarks/segmentation_gpu.py --slices 4 --baseline-slices 1 --encoder tiny   # CPU smoke run (~1 min)
 
 **Ours** (what the chain does): slices resized to the encoder's 1024-pixel input and normalised on the
 device, the AutoLabel detector on 256-pixel slices, the image encoder on batches of slices under
