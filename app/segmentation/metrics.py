@@ -10,7 +10,7 @@ Empty masks are reported, never hidden behind a number:
 - HD95 of two empty masks is undefined (``None``); exactly one empty gives ``math.inf`` (a missed or a
   hallucinated structure has no finite boundary error). Summaries count these cases separately.
 
-HD95 is the symmetric form MONAI and the nnU-Net / Medical Segmentation Decathlon evaluations use: the
+HD95 is the symmetric form of MONAI's ``compute_hausdorff_distance(percentile=95)``: the
 larger of the two directed 95th percentiles of surface-to-surface distances (reference surface voxels to
 the nearest predicted surface voxel, and back). Surface voxels are mask voxels with a face neighbour
 outside the mask; distances are Euclidean between voxel centres (scipy's exact distance transform with
