@@ -13,6 +13,7 @@ from app.cli import (
     imaging,  # noqa: F401  (mskcds phantom, mskcds inspect)
     measure,  # noqa: F401  (mskcds measure)
     segmentation,  # noqa: F401  (mskcds train-seg, mskcds export-onnx)
+    segmentation_eval,  # noqa: F401  (mskcds evaluate-seg)
     serve,  # noqa: F401
     worker,  # noqa: F401
 )

@@ -1,4 +1,4 @@
-"""A whole training run: data, trainer, model folder with weights, card and ONNX export.
+"""A whole training run: data, trainer, then a model folder with weights, card and ONNX export.
 
 This is what ``mskcds train-seg`` does; kept apart from the CLI so a test can run it on a tiny budget.
 """
@@ -16,7 +16,7 @@ from app.segmentation.data import SliceSet
 from app.segmentation.export import export_onnx, write_card
 from app.segmentation.networks import read_state
 from app.segmentation.recipe import TrainingData
-from app.segmentation.training import TrainConfig, Trainer
+from app.segmentation.training import TrainConfig, Trainer, TrainState
 
 CHECKPOINT = "training/checkpoint.pt"
 
@@ -33,8 +33,8 @@ def train_model(
     resume: bool = False,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> SegmentationCard:
-    """Train, then write ``out`` as a model folder (weights, ONNX graphs, card); the checkpoint stays in
-    ``out/training/`` for ``resume``."""
+    """Train, then write ``out`` as a model folder (best weights, ONNX graphs, card); the checkpoint stays
+    in ``out/training/`` for ``resume``."""
     checkpoint = out / CHECKPOINT
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(sam_config, config, read_state(from_checkpoint) if from_checkpoint else None)
@@ -42,6 +42,25 @@ def train_model(
         trainer.resume(checkpoint)
     train, validation = data
     state = trainer.fit(train, validation, checkpoint, on_step, weights_dir=out)
+    training = {
+        "command": shlex.join(["mskcds", *sys.argv[1:]]) if sys.argv and "mskcds" in sys.argv[0] else None,
+        "fine_tuned_from": str(from_checkpoint) if from_checkpoint else None,
+    }
+    return package_model(out, name, version, sam_config, config, state, data_description, data, training)
+
+
+def package_model(
+    out: Path,
+    name: str,
+    version: str,
+    sam_config: SamConfig,
+    config: TrainConfig,
+    state: TrainState,
+    data_description: TrainingData,
+    data: tuple[SliceSet, SliceSet],
+    training: dict,
+) -> SegmentationCard:
+    """Card + ONNX export for the best weights a run left in ``out`` (``sam`` / ``detector`` safetensors)."""
     best = max(state.history, key=lambda row: row["mean"]) if state.history else {}
     card = SegmentationCard(
         name=name,
@@ -50,16 +69,17 @@ def train_model(
         files={},
         description="SAM-family promptable segmenter with an AutoLabel box detector (msk-cds).",
         training={
-            "command": shlex.join(["mskcds", *sys.argv[1:]]) if sys.argv and "mskcds" in sys.argv[0] else None,
+            **training,
             "data": data_description.model_dump(mode="json"),
-            "slices": {"training": len(train), "validation": len(validation)},
+            "slices": {"training": len(data[0]), "validation": len(data[1])},
             "recipe": config.model_dump(mode="json"),
-            "fine_tuned_from": str(from_checkpoint) if from_checkpoint else None,
             "steps_run": state.step,
             "history": state.history,
         },
         metrics={
-            "validation_dice_best": {k: round(v, 4) for k, v in best.items() if k not in ("sam_loss", "detector_loss")}
+            "validation_dice_best": {
+                key: round(value, 4) for key, value in best.items() if key not in ("sam_loss", "detector_loss")
+            }
         },
     )
     write_card(out, card, {"sam": "sam.safetensors", "detector": "detector.safetensors"})
