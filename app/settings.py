@@ -227,6 +227,20 @@ class Settings(BaseSettings):
             )
         return self
 
+    def model_folder(self, name: str, model_dir: Path | None = None) -> Path:
+        """The folder of model ``name``: ``model_dir`` (default MSKCDS_MODEL_DIR) first, then the
+        repository's ``models/``, so a site folder may hold only the models it replaces. A name found in
+        neither is returned under ``model_dir`` (where the caller's error message should point)."""
+        first = Path(model_dir) if model_dir is not None else self.model_dir
+        for folder in (first, BUILTIN_MODEL_DIR):
+            if (folder / name).is_dir():
+                return folder / name
+        return first / name
+
+
+#: The models shipped with the repository.
+BUILTIN_MODEL_DIR = REPO_ROOT / "models"
+
 
 @lru_cache
 def get_settings() -> Settings:

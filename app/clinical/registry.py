@@ -42,18 +42,20 @@ class ClinicalModels:
 
 
 def load_clinical_models(model_dir: Path | None = None) -> ClinicalModels:
-    """Load, sha256-check and validate the configured triage and risk model folders (fail loudly)."""
+    """Load, sha256-check and validate the configured triage and risk model folders (fail loudly).
+
+    Each is looked up in ``model_dir`` (default MSKCDS_MODEL_DIR), then in the repository's models/.
+    """
     settings = get_settings()
-    root = Path(model_dir) if model_dir is not None else settings.model_dir
-    triage = load_model_folder(root / settings.triage_model)
+    triage_folder = settings.model_folder(settings.triage_model, model_dir)
+    triage = load_model_folder(triage_folder)
     if not isinstance(triage, TriageModelFile):
-        raise ClinicalModelError(
-            f"{root / settings.triage_model}: is a risk model, MSKCDS_TRIAGE_MODEL needs a triage model"
-        )
+        raise ClinicalModelError(f"{triage_folder}: is a risk model, MSKCDS_TRIAGE_MODEL needs a triage model")
     risks = []
     for name in settings.risk_models:
-        risk = load_model_folder(root / name)
+        folder = settings.model_folder(name, model_dir)
+        risk = load_model_folder(folder)
         if not isinstance(risk, RiskModelFile):
-            raise ClinicalModelError(f"{root / name}: is a triage model, MSKCDS_RISK_MODELS needs risk models")
+            raise ClinicalModelError(f"{folder}: is a triage model, MSKCDS_RISK_MODELS needs risk models")
         risks.append(risk)
     return ClinicalModels(triage, risks)

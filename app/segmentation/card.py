@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.settings import REPO_ROOT
+from app.settings import BUILTIN_MODEL_DIR
 
 if TYPE_CHECKING:
     from app.settings import Settings
 
-#: Where the repository's own models live; ``MSKCDS_MODEL_DIR`` is searched first.
-BUILTIN_MODEL_DIR = REPO_ROOT / "models"
 CARD_FILE = "model.json"
 #: Files a card may list (``files`` keys).
 FileRole = Literal["sam", "detector", "encoder_onnx", "decoder_onnx", "detector_onnx"]
@@ -64,22 +62,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def search_path(settings: Settings) -> list[Path]:
-    """Folders searched for models, first match wins: MSKCDS_MODEL_DIR, then the repository's models/."""
-    folders = [Path(settings.model_dir)]
-    if BUILTIN_MODEL_DIR.resolve() not in {p.resolve() for p in folders}:
-        folders.append(BUILTIN_MODEL_DIR)
-    return folders
-
-
 def find_model(name: str, settings: Settings) -> Path:
-    """The folder of model ``name``."""
-    folders = search_path(settings)
-    for folder in folders:
-        if (folder / name / CARD_FILE).is_file():
-            return folder / name
-    searched = ", ".join(str(f) for f in folders)
-    raise ModelCardError(f"segmentation model {name!r} not found (looked for {name}/{CARD_FILE} in {searched})")
+    """The folder of model ``name`` (MSKCDS_MODEL_DIR first, then the repository's models/)."""
+    folder = settings.model_folder(name)
+    if not (folder / CARD_FILE).is_file():
+        raise ModelCardError(
+            f"segmentation model {name!r} not found: "
+            f"no {name}/{CARD_FILE} in {settings.model_dir} or {BUILTIN_MODEL_DIR}"
+        )
+    return folder
 
 
 def read_card(folder: Path) -> SegmentationCard:
