@@ -76,8 +76,9 @@ def settings(jwks_url: str, cds_client: CdsTestClient, tmp_path) -> Settings:
                     cors_allow_origins=["https://sandbox.cds-hooks.org"])
 
 
-class InterimRiskModels:
-    """INTERIM, until the clinical branch lands: fixed OA / TKR risks in the ClinicalModels shape."""
+class FixedRiskModels:
+    """Fixed OA / TKR risks in the ClinicalModels shape: the card tests check how given risks are shown,
+    independently of the shipped models' coefficients (tests/clinical tests those)."""
 
     versions: ClassVar[dict[str, str]] = {"risk-test": "0"}
 
@@ -97,7 +98,7 @@ class InterimRiskModels:
 
 @pytest.fixture
 def clinical():
-    return InterimRiskModels()
+    return FixedRiskModels()
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from app.analysis import AnalyzerConfigError, create_analysis_service
 from app.clinical import ClinicalModelError
 from app.main import create_app
 from app.settings import Settings
-from tests.api.conftest import InterimRiskModels, KneeAnalyzer
+from tests.api.conftest import FixedRiskModels, KneeAnalyzer
 
 
 def test_unknown_analyzer_stops_start_up(settings: Settings) -> None:
     settings.analyzer = "app.nowhere:analyze"
-    app = create_app(settings, clinical=InterimRiskModels())
+    app = create_app(settings, clinical=FixedRiskModels())
     with pytest.raises(AnalyzerConfigError, match=r"app\.nowhere"), TestClient(app):
         pass
 
@@ -30,6 +30,6 @@ def test_missing_clinical_model_stops_start_up(settings: Settings, tmp_path) -> 
 
 def test_start_up_objects_are_left_out_of_garbage_collections(settings: Settings) -> None:
     analysis = create_analysis_service(settings, KneeAnalyzer())
-    with TestClient(create_app(settings, analysis=analysis, clinical=InterimRiskModels())):
+    with TestClient(create_app(settings, analysis=analysis, clinical=FixedRiskModels())):
         assert gc.get_freeze_count() > 10_000  # modules, models, schemas: not rescanned by full collections
     assert gc.get_freeze_count() == 0  # and handed back to the collector at shutdown
