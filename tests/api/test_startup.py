@@ -23,6 +23,7 @@ def test_unknown_analyzer_stops_start_up(settings: Settings) -> None:
 
 def test_missing_clinical_model_stops_start_up(settings: Settings, tmp_path) -> None:
     settings.model_dir = tmp_path / "no-models-here"
+    settings.triage_model = "no-such-triage-model"  # in neither MSKCDS_MODEL_DIR nor the repository's models/
     app = create_app(settings)
     with pytest.raises(ClinicalModelError), TestClient(app):
         pass
