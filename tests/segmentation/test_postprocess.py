@@ -16,14 +16,15 @@ MENISCUS = PromptClass.MENISCUS + 1
 FEMUR = PromptClass.FEMUR + 1
 
 
-def test_box_is_the_extent_of_the_firing_cells_with_a_margin_and_stray_cells_are_ignored() -> None:
+def test_box_is_the_extent_of_the_firing_region_in_model_pixels_and_stray_cells_are_ignored() -> None:
     objectness = np.zeros((len(PromptClass), 64, 64), np.float32)
     objectness[PromptClass.TIBIA, 30:40, 10:50] = 0.9
     objectness[PromptClass.TIBIA, 5, 5] = 0.9  # one stray cell, far smaller than the tibia
     objectness[PromptClass.PATELLA, 2, 2:4] = 0.9  # two cells: too few to be a detection
     boxes = slice_boxes(objectness, stride=4)
     assert set(boxes) == {PromptClass.TIBIA}
-    np.testing.assert_allclose(boxes[PromptClass.TIBIA], [37.0, 117.0, 203.0, 163.0])
+    # cells 10-49 x 30-39 of 4 pixels: pixels 40-199 x 120-159, the 0.5 crossing between cells
+    np.testing.assert_allclose(boxes[PromptClass.TIBIA], [40.0, 120.0, 200.0, 160.0])
 
 
 def test_a_detection_without_neighbours_is_dropped() -> None:
