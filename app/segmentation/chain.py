@@ -21,7 +21,7 @@ from app.log import get_logger
 from app.segmentation.card import find_model, read_card
 from app.segmentation.classes import PromptClass
 from app.segmentation.networks import Networks, Runtime, load_networks
-from app.segmentation.postprocess import clean, to_labels
+from app.segmentation.postprocess import clean, close_interfaces, to_labels
 from app.segmentation.prompts import consistent, slice_boxes
 from app.segmentation.slices import Frame, normalise_volume, restore, to_model
 from app.settings import Settings, get_settings
@@ -114,7 +114,7 @@ class Segmenter:
                 advance()
 
         began = time.perf_counter()
-        classes = clean(np.where(best > 0, winner, 0).astype(np.uint8))
+        classes = close_interfaces(clean(np.where(best > 0, winner, 0).astype(np.uint8)))
         labels = to_labels(classes, image, laterality)
         confidence = _confidence(labels, best)
         timings["postprocess"] = time.perf_counter() - began

@@ -47,6 +47,32 @@ def clean(classes: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return out
 
 
+#: Each cartilage prompt class and the bone it rests on.
+_CARTILAGE_ON_BONE = {
+    PromptClass.FEMORAL_CARTILAGE: PromptClass.FEMUR,
+    PromptClass.TIBIAL_CARTILAGE: PromptClass.TIBIA,
+    PromptClass.PATELLAR_CARTILAGE: PromptClass.PATELLA,
+}
+
+
+def close_interfaces(classes: NDArray[np.uint8], iterations: int = 2) -> NDArray[np.uint8]:
+    """Give background voxels lying between a cartilage plate and its bone to the cartilage.
+
+    Masks decoded from separate boxes can leave a voxel-thin seam of background between bone and
+    cartilage; the measurement layer would read the bone under such a seam as bare (denuded), which the
+    triage cascade treats as full-thickness cartilage loss. Real cartilage always rests on its bone, so a
+    seam voxel touching both is cartilage.
+    """
+    out = classes.copy()
+    for _ in range(iterations):
+        background = out == 0
+        for cartilage, bone in _CARTILAGE_ON_BONE.items():
+            near_cartilage = ndimage.binary_dilation(out == cartilage + 1, structure=_STRUCTURE)
+            near_bone = ndimage.binary_dilation(out == bone + 1, structure=_STRUCTURE)
+            out[background & near_cartilage & near_bone] = cartilage + 1
+    return out
+
+
 def medial_is_lower_x(laterality: Literal["left", "right"]) -> bool:
     """RAS x grows to the patient's right: a right knee's medial side (towards the midline) has lower x."""
     return laterality == "right"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.segmentation.classes import PromptClass
-from app.segmentation.postprocess import clean, to_labels
+from app.segmentation.postprocess import clean, close_interfaces, to_labels
 from app.segmentation.prompts import consistent, slice_boxes
 from schemas.labels import Label
 from schemas.volume import Volume
@@ -66,3 +66,14 @@ def test_medial_and_lateral_follow_laterality_and_patient_x(side: str) -> None:
     assert (labels[3:14, 6, 2:8] == Label[f"{low}_MENISCUS"]).all()
     assert (labels[26:37, 6, 2:8] == Label[f"{high}_MENISCUS"]).all()
     assert set(np.unique(labels)) == {0, 5, 6, 8, 9}
+
+
+def test_a_seam_between_cartilage_and_its_bone_becomes_cartilage_and_nothing_else_changes() -> None:
+    classes = np.zeros((6, 12, 12), np.uint8)
+    classes[:, :5] = FEMUR
+    classes[:, 6:8] = PromptClass.FEMORAL_CARTILAGE + 1  # row 5 is a background seam
+    classes[:, 10:] = PromptClass.TIBIA + 1  # femoral cartilage does not rest on the tibia: rows 8-9 stay
+    closed = close_interfaces(classes)
+    assert (closed[:, 5] == PromptClass.FEMORAL_CARTILAGE + 1).all()
+    assert (closed[:, 8:10] == 0).all()
+    np.testing.assert_array_equal(np.delete(closed, 5, axis=1), np.delete(classes, 5, axis=1))
