@@ -84,7 +84,7 @@ def _lifespan(clinical: ClinicalModels | None, analysis: AnalysisService | None,
             if models is None:
                 from app.clinical import load_clinical_models
 
-                models = load_clinical_models(settings.model_dir)
+                models = load_clinical_models(settings.model_dir, settings)
             service = analysis
             if service is None:
                 from app.analysis import create_analysis_service

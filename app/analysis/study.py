@@ -83,7 +83,7 @@ class StudyAnalyzer:
     @property
     def clinical(self) -> ClinicalModels:
         if self._clinical is None:
-            self._clinical = load_clinical_models(self.settings.model_dir)
+            self._clinical = load_clinical_models(self.settings.model_dir, self.settings)
         return self._clinical
 
     def prepare(self) -> None:

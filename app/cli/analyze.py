@@ -78,12 +78,11 @@ def _demographics(age: float | None, sex: str | None, bmi: float | None) -> tupl
 
     missing = [flag for flag, value in (("--age", age), ("--sex", sex), ("--bmi", bmi)) if value is None]
     note = [f"risk not estimated: give --age, --sex and --bmi (missing {', '.join(missing)})"] if missing else []
-    if len(missing) == 3:
-        return None, note
     try:
-        return Demographics(age_years=age, sex=sex, bmi=bmi), note  # type: ignore[arg-type]
+        demographics = Demographics(age_years=age, sex=sex, bmi=bmi)  # type: ignore[arg-type]
     except ValueError as error:
         raise AnalyzeError(f"demographics: {error}") from None
+    return (None, note) if missing else (demographics, [])  # incomplete: the flags' note says what is missing
 
 
 def _prior(path: Path | None, months: float | None, selection: StudySelection) -> Prior | None:

@@ -9,7 +9,7 @@ from app.clinical.model_files import RiskModelFile, TriageModelFile
 from app.clinical.model_io import load_model_folder
 from app.clinical.risk import RiskModel
 from app.clinical.triage import TriageModel
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 from schemas.analysis import Demographics
 from schemas.biomarkers import BiomarkerSet
 from schemas.clinical import RiskResult, TriageResult
@@ -41,12 +41,12 @@ class ClinicalModels:
         return [model.score(biomarkers, demographics, prior, months_since_prior) for model in self._risks]
 
 
-def load_clinical_models(model_dir: Path | None = None) -> ClinicalModels:
+def load_clinical_models(model_dir: Path | None = None, settings: Settings | None = None) -> ClinicalModels:
     """Load, sha256-check and validate the configured triage and risk model folders (fail loudly).
 
     Each is looked up in ``model_dir`` (default MSKCDS_MODEL_DIR), then in the repository's models/.
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     triage_folder = settings.model_folder(settings.triage_model, model_dir)
     triage = load_model_folder(triage_folder)
     if not isinstance(triage, TriageModelFile):
