@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-import numpy as np
-from numpy.typing import NDArray
-
 from schemas.labels import Label
 
 
@@ -40,13 +37,5 @@ CLASS_LABELS: dict[PromptClass, tuple[Label, ...]] = {
     PromptClass.MENISCUS: (Label.MEDIAL_MENISCUS, Label.LATERAL_MENISCUS),
 }
 
-#: Classes whose 3D result is split into (medial, lateral) labels.
-SPLIT_CLASSES: tuple[PromptClass, ...] = (PromptClass.TIBIAL_CARTILAGE, PromptClass.MENISCUS)
-
 #: Bones are one solid object each; the post-processor keeps only their largest 3D component.
 SOLID_CLASSES: frozenset[PromptClass] = frozenset({PromptClass.FEMUR, PromptClass.TIBIA, PromptClass.PATELLA})
-
-
-def class_masks(labels: NDArray) -> NDArray[np.bool_]:
-    """Boolean masks, one per prompt class (first axis), from a project label map of any shape."""
-    return np.stack([np.isin(labels, [int(label) for label in CLASS_LABELS[cls]]) for cls in PromptClass])

@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from app.imaging.phantom import PROTOCOLS, generate_phantom
 from app.imaging.phantom.protocols import ProtocolSpec
-from app.segmentation.classes import CLASS_LABELS, PromptClass
+from app.segmentation.classes import CLASS_LABELS
 from app.segmentation.slices import normalise_volume, to_model
 from schemas.volume import Volume
 
@@ -179,8 +179,3 @@ def from_case_folder(case: Path, size: int) -> SliceSet:
     if labels.shape != image.shape or not np.allclose(labels.affine, image.affine, atol=1e-3):
         labels = resample_nearest(labels, image.affine, image.shape)
     return volume_slices(image.array, labels.array, size)
-
-
-def prompt_classes_present(classes: NDArray[np.uint8]) -> list[PromptClass]:
-    """Prompt classes with at least one pixel in a class map."""
-    return [PromptClass(int(v) - 1) for v in np.unique(classes) if v > 0]

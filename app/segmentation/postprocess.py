@@ -14,8 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from app.segmentation.classes import SOLID_CLASSES, PromptClass
-from schemas.labels import Label
+from app.segmentation.classes import CLASS_LABELS, SOLID_CLASSES, PromptClass
 from schemas.volume import Volume
 
 #: Non-bone components smaller than this fraction of the class's largest component are removed.
@@ -96,14 +95,9 @@ def split_threshold(x: NDArray[np.float64]) -> float:
 def to_labels(classes: NDArray[np.uint8], grid: Volume, laterality: Literal["left", "right"]) -> NDArray[np.uint8]:
     """Class map -> project label map, splitting tibial cartilage and menisci into medial and lateral."""
     lookup = np.zeros(len(PromptClass) + 1, dtype=np.uint8)
-    for cls, label in (
-        (PromptClass.FEMUR, Label.FEMUR),
-        (PromptClass.TIBIA, Label.TIBIA),
-        (PromptClass.PATELLA, Label.PATELLA),
-        (PromptClass.FEMORAL_CARTILAGE, Label.FEMORAL_CARTILAGE),
-        (PromptClass.PATELLAR_CARTILAGE, Label.PATELLAR_CARTILAGE),
-    ):
-        lookup[cls + 1] = label
+    for cls, members in CLASS_LABELS.items():
+        if len(members) == 1:  # the split classes are filled in below
+            lookup[cls + 1] = members[0]
     labels = lookup[classes]
     tibial = np.argwhere(classes == PromptClass.TIBIAL_CARTILAGE + 1)
     menisci = np.argwhere(classes == PromptClass.MENISCUS + 1)
@@ -113,8 +107,8 @@ def to_labels(classes: NDArray[np.uint8], grid: Volume, laterality: Literal["lef
     threshold = split_threshold(grid.world(reference)[:, 0])
     lower_is_medial = medial_is_lower_x(laterality)
     for voxels, (medial, lateral) in (
-        (tibial, (Label.MEDIAL_TIBIAL_CARTILAGE, Label.LATERAL_TIBIAL_CARTILAGE)),
-        (menisci, (Label.MEDIAL_MENISCUS, Label.LATERAL_MENISCUS)),
+        (tibial, CLASS_LABELS[PromptClass.TIBIAL_CARTILAGE]),
+        (menisci, CLASS_LABELS[PromptClass.MENISCUS]),
     ):
         if not len(voxels):
             continue
