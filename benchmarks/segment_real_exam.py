@@ -25,7 +25,10 @@ from schemas.labels import Label
 from tests.data import REPO_ROOT, shared_data_dir, unpacked
 
 PICTURE = REPO_ROOT / "docs" / "images" / "real_dess_segmentation.png"
-COLOURS = {1: "#e6c229", 2: "#f17105", 3: "#d11149", 4: "#6610f2", 5: "#1a8fe3", 6: "#00c2a8", 7: "#ff5dc8", 8: "#7cfc00", 9: "#00ffff"}
+COLOURS = {
+    1: "#e6c229", 2: "#f17105", 3: "#d11149", 4: "#6610f2", 5: "#1a8fe3",
+    6: "#00c2a8", 7: "#ff5dc8", 8: "#7cfc00", 9: "#00ffff",
+}
 
 
 def main() -> None:

@@ -48,9 +48,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     """Print the table; return ``{runtime: {stage: seconds, "total": seconds}}`` of the fastest run."""
     args = parse_args(argv)
     import torch
-    from app.segmentation.chain import Segmenter
 
     from app.imaging.phantom import generate_phantom
+    from app.segmentation.chain import Segmenter
     from app.segmentation.data import HELD_OUT_SEED
     from app.settings import get_settings
 
