@@ -8,6 +8,7 @@ load the weights (:mod:`app.segmentation.engine`).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -96,11 +97,30 @@ def verified_file(folder: Path, card: SegmentationCard, role: FileRole) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class ConfiguredModel:
+    """The configured segmenter's folder and card, and those of the model its detector comes from."""
+
+    folder: Path
+    card: SegmentationCard
+    detector_folder: Path
+    detector_card: SegmentationCard
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Artifact -> version (one entry when the model has its own detector): keys stored results."""
+        return {self.card.name: self.card.version, self.detector_card.name: self.detector_card.version}
+
+
+def configured_model(settings: Settings) -> ConfiguredModel:
+    """MSKCDS_SEGMENTATION_MODEL's folder and card, following ``detector_from`` (no weights are read)."""
+    folder = find_model(settings.segmentation_model, settings)
+    card = read_card(folder)
+    detector_folder = find_model(card.detector_from, settings) if card.detector_from else folder
+    detector_card = read_card(detector_folder) if card.detector_from else card
+    return ConfiguredModel(folder, card, detector_folder, detector_card)
+
+
 def segmentation_versions(settings: Settings) -> dict[str, str]:
-    """Artifact -> version of the configured segmenter (and the detector it borrows): keys stored results."""
-    card = read_card(find_model(settings.segmentation_model, settings))
-    versions = {card.name: card.version}
-    if card.detector_from:
-        detector = read_card(find_model(card.detector_from, settings))
-        versions[detector.name] = detector.version
-    return versions
+    """Artifact -> version of the configured segmenter (and the detector it borrows), without torch."""
+    return configured_model(settings).versions

@@ -9,7 +9,8 @@ taking, voxel by voxel, the class with the highest mask logit, so no voxel carri
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,7 +19,7 @@ import torch
 from numpy.typing import NDArray
 
 from app.log import get_logger
-from app.segmentation.card import find_model, read_card
+from app.segmentation.card import configured_model
 from app.segmentation.classes import PromptClass
 from app.segmentation.networks import Networks, Runtime, load_networks
 from app.segmentation.postprocess import clean, close_interfaces, to_labels
@@ -56,22 +57,11 @@ class Segmenter:
     def from_settings(cls, settings: Settings | None = None, *, runtime: Runtime | None = None) -> Segmenter:
         """The model MSKCDS_SEGMENTATION_MODEL from MSKCDS_MODEL_DIR (or models/), on the configured runtime."""
         settings = settings or get_settings()
-        folder = find_model(settings.segmentation_model, settings)
-        card = read_card(folder)
-        versions = {card.name: card.version}
-        detector = (folder, card)
-        if card.detector_from:
-            detector_folder = find_model(card.detector_from, settings)
-            detector = (detector_folder, read_card(detector_folder))
-            versions[detector[1].name] = detector[1].version
-        networks = load_networks(folder, card, detector, runtime or settings.segmentation_runtime)
-        log.info(
-            "segmentation model loaded",
-            model=card.name,
-            version=card.version,
-            runtime=runtime or settings.segmentation_runtime,
-        )
-        return cls(networks, versions, settings.segmentation_batch)
+        model = configured_model(settings)
+        runtime = runtime or settings.segmentation_runtime
+        networks = load_networks(model.folder, model.card, (model.detector_folder, model.detector_card), runtime)
+        log.info("segmentation model loaded", model=model.card.name, version=model.card.version, runtime=runtime)
+        return cls(networks, model.versions, settings.segmentation_batch)
 
     def segment(self, image: Volume, laterality: Literal["left", "right"], *, progress: bool = False) -> Segmentation:
         """Segment ``image`` slice by slice along axis 0 (sagittal for the knee protocols it was trained on)."""
@@ -149,21 +139,17 @@ def _confidence(labels: NDArray[np.uint8], best: NDArray[np.float32]) -> dict[st
     }
 
 
-def _progress(enabled: bool, what: str, total: int):
-    """A rich progress bar over batches when asked (CLI), nothing otherwise (service)."""
+@contextmanager
+def _progress(enabled: bool, what: str, total: int) -> Iterator[Callable[[], None]]:
+    """Yields ``advance()``: a rich progress bar over batches when asked (CLI), nothing otherwise (service)."""
     if not enabled:
-        return nullcontext(lambda: None)
-    from contextlib import contextmanager
-
+        yield lambda: None
+        return
     from rich.progress import Progress
 
-    @contextmanager
-    def bar():
-        with Progress(transient=True) as progress:
-            task = progress.add_task(what, total=total)
-            yield lambda: progress.advance(task)
-
-    return bar()
+    with Progress(transient=True) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda: progress.advance(task)
 
 
 __all__ = ["PromptClass", "Segmentation", "SegmentationError", "Segmenter"]
