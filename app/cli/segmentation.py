@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,9 @@ from typing import Annotated
 import typer
 
 from app.cli._root import cli
+
+#: Part of a ``--minutes`` budget kept for the card and the ONNX export after training.
+EXPORT_MINUTES = 0.5
 
 
 class Architecture(StrEnum):
@@ -48,15 +52,22 @@ def train_seg(
     validate_every: Annotated[int, typer.Option(help="Steps between validations (and checkpoints).")] = 400,
     patience: Annotated[int, typer.Option(help="Validations without improvement before stopping.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed: the same seed and data give the same model.")] = 0,
+    minutes: Annotated[
+        float | None,
+        typer.Option(help="Wall-clock budget of the whole command (e.g. a lent GPU): training is shortened to fit."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="Torch device to train on: cpu, cuda, cuda:1 ...")] = "cpu",
+    workers: Annotated[int, typer.Option(help="Processes generating phantoms.")] = 2,
     cache: Annotated[Path | None, typer.Option(help="Folder caching the prepared slices between runs.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/training/checkpoint.pt.")] = False,
 ) -> None:
     """Train a SAM-family segmenter and its AutoLabel detector (the source paper's recipe, see docs/segmentation.md)."""
+    started = time.monotonic()
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from app.segmentation.architecture import SamConfig
     from app.segmentation.recipe import TrainingData, cached
-    from app.segmentation.training import TrainConfig
+    from app.segmentation.training import TrainConfig, TrainState
     from app.segmentation.training_run import train_model
 
     if from_checkpoint is not None and not from_checkpoint.is_file():
@@ -71,6 +82,17 @@ def train_seg(
         case_folders=[str(p) for p in data],
         image_size=sam_config.image_size,
     )
+    typer.echo("preparing training slices ...")
+    try:
+        slices = cached(description, cache, workers)
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{len(slices[0])} training and {len(slices[1])} validation slices")
+    training_minutes = None
+    if minutes is not None:
+        training_minutes = minutes - (time.monotonic() - started) / 60 - EXPORT_MINUTES
+        if training_minutes <= 0:
+            raise _fail(f"preparing the slices used the {minutes} minute budget: nothing is left to train")
     config = TrainConfig(
         steps=steps,
         batch_size=batch_size,
@@ -79,13 +101,8 @@ def train_seg(
         patience=patience,
         seed=seed,
         freeze_prompt_encoder=True,
+        minutes=training_minutes,
     )
-    typer.echo("preparing training slices ...")
-    try:
-        slices = cached(description, cache)
-    except (ValueError, OSError) as exc:
-        raise _fail(str(exc)) from exc
-    typer.echo(f"{len(slices[0])} training and {len(slices[1])} validation slices")
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -96,13 +113,16 @@ def train_seg(
     with Progress(*columns) as progress:
         task = progress.add_task("training", total=steps, loss="")
 
-        def on_step(step: int, losses: dict[str, float]) -> None:
+        def on_step(state: TrainState, losses: dict[str, float]) -> None:
             progress.update(
-                task, completed=step, loss=f"sam {losses['sam_loss']:.3f} det {losses['detector_loss']:.3f}"
+                task,
+                completed=state.step,
+                total=state.total_steps,  # a time budget shortens the run once its pace is known
+                loss=f"sam {losses['sam_loss']:.3f} det {losses['detector_loss']:.3f}"
             )
 
         card = train_model(
-            out, name, version, sam_config, config, slices, description, from_checkpoint, resume, on_step
+            out, name, version, sam_config, config, slices, description, from_checkpoint, resume, on_step, device
         )
     typer.echo(f"model {card.name} {card.version} written to {out}: {card.metrics}")
 

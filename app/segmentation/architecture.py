@@ -145,6 +145,25 @@ class BoxDecoder(nn.Module):
         )
         return masks, iou
 
+    def forward_pairs(self, image_embeddings: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Box ``i`` decoded against embedding ``i``: (N, C, h, w) and (N, 4) -> (N, 1, m, m) mask logits.
+
+        SAM's decoder repeats one image's embedding for every box, so boxes of different slices need one
+        call per slice; training batches boxes across slices, and this is the same computation
+        (:meth:`forward`'s first, single-mask output) with that repetition left out.
+        """
+        decoder = self.mask_decoder
+        sparse, dense = self.prompt_encoder(points=None, boxes=boxes, masks=None)
+        output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
+        tokens = torch.cat((output_tokens.unsqueeze(0).expand(sparse.shape[0], -1, -1), sparse), dim=1)
+        src = image_embeddings + dense
+        position = self.prompt_encoder.get_dense_pe().expand(src.shape[0], -1, -1, -1)
+        b, c, h, w = src.shape
+        hidden, src = decoder.transformer(src, position, tokens)
+        upscaled = decoder.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+        hyper = decoder.output_hypernetworks_mlps[0](hidden[:, 1, :])[:, None, :]
+        return (hyper @ upscaled.flatten(2)).view(b, 1, *upscaled.shape[-2:])
+
 
 def _block(channels_in: int, channels_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(

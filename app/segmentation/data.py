@@ -16,7 +16,7 @@ out: the detector sees empty space around the knee in every slice it learns from
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,12 +149,14 @@ def synthesise(labels: NDArray, rng: np.random.Generator) -> NDArray[np.float32]
     return np.abs(image)
 
 
-def synthesised_slices(labels: Volume, count: int, seed: int, size: int) -> Iterator[SliceSet]:
-    """``count`` SynthSeg-style images of one real label map (project labels), as training slices."""
+def synthesised_slices(labels: Volume, seed: int, index: int, size: int) -> SliceSet:
+    """SynthSeg-style image ``index`` of one real label map (project labels), as training slices.
+
+    Each image has its own seed, so a run can make them in any order or process.
+    """
     array = sagittal_display(labels)
-    for index in range(count):
-        rng = np.random.default_rng([seed, index, 11])
-        yield volume_slices(synthesise(array, rng), array, size)
+    rng = np.random.default_rng([seed, index, 11])
+    return volume_slices(synthesise(array, rng), array, size)
 
 
 def from_case_folder(case: Path, size: int) -> SliceSet:

@@ -5,12 +5,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.segmentation.data import HELD_OUT_SEED, SliceSet, from_case_folder, phantom_slices, synthesised_slices
+from app.segmentation.data import (
+    HELD_OUT_SEED,
+    SliceSet,
+    from_case_folder,
+    phantom_slices,
+    synthesised_slices,
+)
 
 #: Validation phantoms (early stopping) start here: apart from training seeds and the held-out ones.
 VALIDATION_SEED = 500
@@ -30,11 +37,6 @@ class TrainingData(BaseModel):
     image_size: int = 256
 
 
-def _phantom(args: tuple[int, int]) -> SliceSet:
-    seed, size = args
-    return phantom_slices(seed, size)
-
-
 def cached(data: TrainingData, cache: Path | None, workers: int = 2) -> tuple[SliceSet, SliceSet]:
     """:func:`build`, reusing ``cache`` (a folder) when it was built from exactly the same description."""
     if cache is None:
@@ -51,18 +53,25 @@ def cached(data: TrainingData, cache: Path | None, workers: int = 2) -> tuple[Sl
 
 
 def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
-    """(training, validation) slices for ``data``; phantoms are generated in ``workers`` processes."""
+    """(training, validation) slices for ``data``; phantoms and synthesised images are made in ``workers``
+    processes (each from its own seed, so the result does not depend on how many)."""
     from app.measurement.io import label_mapping, read_label_map, translate
 
     size = data.image_size
-    seeds = [(seed, size) for seed in range(data.phantoms)]
-    validation_seeds = [(VALIDATION_SEED + i, size) for i in range(data.validation_phantoms)]
-    with ProcessPoolExecutor(max(1, workers)) as pool:
-        training = list(pool.map(_phantom, seeds))
-        validation = list(pool.map(_phantom, validation_seeds))
     mapping = label_mapping(data.label_map)
-    for index, path in enumerate(data.synthesised_from):
-        labels = translate(read_label_map(Path(path)), mapping)
-        training += synthesised_slices(labels, data.synthesised_per_map, seed=index, size=size)
-    training += [from_case_folder(Path(folder), size) for folder in data.case_folders]
-    return SliceSet.concatenate(training), SliceSet.concatenate(validation)
+    maps = [translate(read_label_map(Path(path)), mapping) for path in data.synthesised_from]
+    # spawned, not forked: a fork of a process whose torch / OpenMP threads are running can deadlock
+    with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
+        training = [pool.submit(phantom_slices, seed, size) for seed in range(data.phantoms)]
+        training += [
+            pool.submit(synthesised_slices, labels, map_index, index, size)
+            for map_index, labels in enumerate(maps)
+            for index in range(data.synthesised_per_map)
+        ]
+        validation = [
+            pool.submit(phantom_slices, VALIDATION_SEED + i, size) for i in range(data.validation_phantoms)
+        ]
+        parts = [job.result() for job in training]
+        held = [job.result() for job in validation]
+    parts += [from_case_folder(Path(folder), size) for folder in data.case_folders]
+    return SliceSet.concatenate(parts), SliceSet.concatenate(held)

@@ -59,8 +59,8 @@ def to_model(slices: NDArray | torch.Tensor, size: int, *, labels: bool = False)
 
 def sam_input(images: torch.Tensor) -> torch.Tensor:
     """(N, S, S) images in [0, 1] -> (N, 3, S, S) with SAM's normalisation."""
-    mean = torch.tensor(SAM_PIXEL_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(SAM_PIXEL_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(SAM_PIXEL_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(SAM_PIXEL_STD, device=images.device).view(1, 3, 1, 1)
     return (images[:, None].float() * 255.0 - mean) / std
 
 

@@ -11,8 +11,10 @@ validation lets an interrupted run resume where it stopped.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,18 @@ class TrainConfig(BaseModel):
     validate_every: int = Field(default=200, ge=1)
     patience: int = Field(default=5, ge=1, description="validations without improvement before stopping")
     seed: int = 0
+    minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="wall-clock budget: after the first steps are timed, the run is shortened to fit it "
+        "(the learning-rate schedule with it); the card records the steps actually run",
+    )
+
+
+#: Steps timed before a wall-clock budget fixes the length of the run.
+CALIBRATION_STEPS = 50
+#: Share of a budget planned for optimisation steps; the rest covers validations and checkpoints.
+BUDGET_SHARE = 0.9
 
 
 @dataclass
@@ -53,6 +67,7 @@ class TrainState:
     """What a checkpoint holds besides the weights."""
 
     step: int = 0
+    total_steps: int = 0
     best_dice: float = -1.0
     stale: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -119,17 +134,29 @@ def detector_targets(classes: torch.Tensor) -> torch.Tensor:
 
 
 class Trainer:
-    """Trains one SAM + detector pair on a training and a validation :class:`SliceSet`."""
+    """Trains one SAM + detector pair on a training and a validation :class:`SliceSet`.
 
-    def __init__(self, sam_config: SamConfig, config: TrainConfig, sam_state: dict | None = None) -> None:
+    Batches are drawn and augmented on the CPU (one seeded generator, so a seed gives the same run on any
+    device); the networks run on ``device``.
+    """
+
+    def __init__(
+        self,
+        sam_config: SamConfig,
+        config: TrainConfig,
+        sam_state: dict | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         torch.manual_seed(config.seed)
         self.config = config
         self.sam_config = sam_config
+        self.device = torch.device(device)
         self.sam = build_sam(sam_config)
         if sam_state is not None:
             self.sam.load_state_dict(sam_state)
+        self.sam.to(self.device)
         self.decoder = BoxDecoder(self.sam)
-        self.detector = AutoLabelDetector()
+        self.detector = AutoLabelDetector().to(self.device)
         if config.freeze_prompt_encoder:
             self.sam.prompt_encoder.requires_grad_(False)
         trainable = [p for p in self.sam.parameters() if p.requires_grad]
@@ -140,14 +167,14 @@ class Trainer:
             ],
             weight_decay=config.weight_decay,
         )
-        self.state = TrainState()
+        self.state = TrainState(total_steps=config.steps)
         self.generator = torch.Generator().manual_seed(config.seed)
 
     def _lr_factor(self, step: int) -> float:
         warm = self.config.warmup_steps
         if step < warm:
             return (step + 1) / warm
-        progress = (step - warm) / max(1, self.config.steps - warm)
+        progress = (step - warm) / max(1, self.state.total_steps - warm)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     def _batch(self, data: SliceSet) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,19 +184,41 @@ class Trainer:
         images, classes = _affine_augment(images, classes, self.generator)
         return _intensity_augment(images, self.generator), classes
 
+    def _prompts(
+        self, classes: torch.Tensor, jitter: float, gen: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every box of a batch of (B, S, S) class maps: (slice index, class index, box), on the device."""
+        index: list[int] = []
+        present: list[int] = []
+        boxes: list[torch.Tensor] = []
+        for k in range(classes.shape[0]):
+            found, slice_boxes = class_boxes(classes[k], jitter, gen)
+            index += [k] * len(found)
+            present += found
+            boxes.append(slice_boxes)
+        as_device = partial(torch.tensor, dtype=torch.long, device=self.device)
+        return as_device(index), as_device(present), torch.cat(boxes).to(self.device)
+
+    def _masks(
+        self, images: torch.Tensor, classes: torch.Tensor, jitter: float, gen: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Mask logits of every box of a CPU batch, decoded in one call, with their targets (or None)."""
+        index, present, boxes = self._prompts(classes, jitter, gen)
+        embeddings = self.sam.image_encoder(sam_input(images.to(self.device)))
+        if index.numel() == 0:
+            return None
+        logits = self.decoder.forward_pairs(embeddings.index_select(0, index), boxes)  # deterministic backward
+        target = (classes.to(self.device)[index] == (present + 1)[:, None, None]).float()[:, None]
+        return logits, target, present
+
     def _sam_loss(self, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        embeddings = self.sam.image_encoder(sam_input(images))
-        losses = []
-        for k in range(images.shape[0]):
-            present, boxes = class_boxes(classes[k], self.config.box_jitter_px, self.generator)
-            if not present:
-                continue
-            logits, _ = self.decoder(embeddings[k : k + 1], boxes)
-            target = torch.stack([(classes[k] == cls + 1).float() for cls in present])[:, None]
-            if target.shape[-1] != logits.shape[-1]:
-                target = F.interpolate(target, size=logits.shape[-2:], mode="area").round()
-            losses.append(dice_bce(logits, target))
-        return torch.stack(losses).mean() if losses else embeddings.sum() * 0.0
+        masks = self._masks(images, classes, self.config.box_jitter_px, self.generator)
+        if masks is None:  # no tissue in any slice of the batch: nothing for the SAM to learn
+            return torch.zeros((), device=self.device)
+        logits, target, _ = masks
+        if target.shape[-1] != logits.shape[-1]:
+            target = F.interpolate(target, size=logits.shape[-2:], mode="area").round()
+        return dice_bce(logits, target)
 
     def step(self, data: SliceSet) -> dict[str, float]:
         """One optimisation step on a random augmented batch."""
@@ -181,8 +230,9 @@ class Trainer:
             group["lr"] = base * self._lr_factor(self.state.step)
         images, classes = self._batch(data)
         sam_loss = self._sam_loss(images, classes)
-        det_logits = self.detector(images[:, None])
-        det_loss = dice_bce(det_logits.flatten(0, 1), detector_targets(classes).flatten(0, 1))
+        det_logits = self.detector(images.to(self.device)[:, None])
+        det_target = detector_targets(classes.to(self.device))
+        det_loss = dice_bce(det_logits.flatten(0, 1), det_target.flatten(0, 1))
         self.optimizer.zero_grad(set_to_none=True)
         (sam_loss + det_loss).backward()
         self.optimizer.step()
@@ -200,19 +250,16 @@ class Trainer:
         for start in range(0, len(data), batch):
             images = torch.from_numpy(data.images[start : start + batch].astype(np.float32))
             classes = torch.from_numpy(data.classes[start : start + batch])
-            embeddings = self.sam.image_encoder(sam_input(images))
-            for k in range(images.shape[0]):
-                present, boxes = class_boxes(classes[k], 0.0, None)
-                if not present:
-                    continue
-                logits, _ = self.decoder(embeddings[k : k + 1], boxes)
-                pred = F.interpolate(logits, size=classes.shape[-2:], mode="bilinear")[:, 0] > 0
-                for row, cls in enumerate(present):
-                    truth = classes[k] == cls + 1
-                    inter[cls] += float((pred[row] & truth).sum())
-                    total[cls] += float(pred[row].sum() + truth.sum())
-            det = torch.sigmoid(self.detector(images[:, None])) > 0.5
-            target = detector_targets(classes) > 0.5
+            masks = self._masks(images, classes, 0.0, None)
+            if masks is not None:
+                logits, target, present = masks
+                pred = (F.interpolate(logits, size=target.shape[-2:], mode="bilinear") > 0).flatten(1)
+                truth = (target > 0.5).flatten(1)
+                inter += _per_class(present, (pred & truth).sum(1))
+                total += _per_class(present, pred.sum(1) + truth.sum(1))
+            device_images = images.to(self.device)[:, None]
+            det = torch.sigmoid(self.detector(device_images)) > 0.5
+            target = detector_targets(classes.to(self.device)) > 0.5
             det_inter += float((det & target).sum())
             det_total += float(det.sum() + target.sum())
         dice = {PromptClass(c).name.lower(): float(2 * inter[c] / total[c]) for c in range(CLASSES) if total[c] > 0}
@@ -225,16 +272,19 @@ class Trainer:
         train: SliceSet,
         validation: SliceSet,
         checkpoint: Path,
-        on_step: Callable[[int, dict[str, float]], None] | None = None,
+        on_step: Callable[[TrainState, dict[str, float]], None] | None = None,
         weights_dir: Path | None = None,
     ) -> TrainState:
-        """Train until ``steps`` or early stopping; the best weights go to ``weights_dir`` (default: beside
-        ``checkpoint``) as safetensors."""
-        while self.state.step < self.config.steps:
+        """Train until ``steps`` (or the time budget) or early stopping; the best weights go to
+        ``weights_dir`` (default: beside ``checkpoint``) as safetensors."""
+        started, first = time.monotonic(), self.state.step
+        while self.state.step < self.state.total_steps:
             losses = self.step(train)
             if on_step:
-                on_step(self.state.step, losses)
-            if self.state.step % self.config.validate_every == 0 or self.state.step == self.config.steps:
+                on_step(self.state, losses)
+            if self.config.minutes is not None and self.state.step == first + CALIBRATION_STEPS:
+                self._fit_budget(time.monotonic() - started)
+            if self.state.step % self.config.validate_every == 0 or self.state.step == self.state.total_steps:
                 scores = self.validate(validation)
                 self.state.history.append({"step": float(self.state.step), **losses, **scores})
                 improved = scores["mean"] > self.state.best_dice
@@ -251,6 +301,14 @@ class Trainer:
                     break
         return self.state
 
+    def _fit_budget(self, elapsed_s: float) -> None:
+        """Shorten the run so that it ends within ``minutes``, judged by the calibration steps' pace."""
+        assert self.config.minutes is not None
+        per_step = elapsed_s / CALIBRATION_STEPS
+        affordable = self.state.step + int((self.config.minutes * 60 * BUDGET_SHARE - elapsed_s) / per_step)
+        self.state.total_steps = max(self.state.step, min(self.state.total_steps, affordable))
+        log.info("time budget", seconds_per_step=round(per_step, 4), total_steps=self.state.total_steps)
+
     def save(self, path: Path) -> None:
         """Everything needed to resume (tensors and plain values only: loads with weights_only=True)."""
         torch.save(
@@ -259,7 +317,12 @@ class Trainer:
                 "detector": self.detector.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "generator": self.generator.get_state(),
-                "state": {"step": self.state.step, "best_dice": self.state.best_dice, "stale": self.state.stale},
+                "state": {
+                    "step": self.state.step,
+                    "total_steps": self.state.total_steps,
+                    "best_dice": self.state.best_dice,
+                    "stale": self.state.stale,
+                },
                 "history": self.state.history,
             },
             path,
@@ -267,12 +330,17 @@ class Trainer:
 
     def resume(self, path: Path) -> None:
         """Continue a run from :meth:`save`'s checkpoint."""
-        saved = torch.load(path, weights_only=True)
+        saved = torch.load(path, weights_only=True, map_location=self.device)
         self.sam.load_state_dict(saved["sam"])
         self.detector.load_state_dict(saved["detector"])
         self.optimizer.load_state_dict(saved["optimizer"])
-        self.generator.set_state(saved["generator"])
+        self.generator.set_state(saved["generator"].cpu())
         self.state = TrainState(**saved["state"], history=list(saved["history"]))
+
+
+def _per_class(classes: torch.Tensor, values: torch.Tensor) -> np.ndarray:
+    """Sum of ``values`` per prompt class (one value per mask, ``classes`` its class)."""
+    return np.bincount(classes.cpu().numpy(), weights=values.double().cpu().numpy(), minlength=CLASSES)
 
 
 def save_weights(trainer: Trainer, directory: Path) -> None:
@@ -280,5 +348,6 @@ def save_weights(trainer: Trainer, directory: Path) -> None:
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in trainer.sam.state_dict().items()}, directory / "sam.safetensors")
-    save_file({k: v.contiguous() for k, v in trainer.detector.state_dict().items()}, directory / "detector.safetensors")
+    for name, module in (("sam", trainer.sam), ("detector", trainer.detector)):
+        state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+        save_file(state, directory / f"{name}.safetensors")

@@ -31,13 +31,14 @@ def train_model(
     data_description: TrainingData,
     from_checkpoint: Path | None = None,
     resume: bool = False,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: Callable[[TrainState, dict[str, float]], None] | None = None,
+    device: str = "cpu",
 ) -> SegmentationCard:
     """Train, then write ``out`` as a model folder (best weights, ONNX graphs, card); the checkpoint stays
     in ``out/training/`` for ``resume``."""
     checkpoint = out / CHECKPOINT
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(sam_config, config, read_state(from_checkpoint) if from_checkpoint else None)
+    trainer = Trainer(sam_config, config, read_state(from_checkpoint) if from_checkpoint else None, device)
     if resume and checkpoint.is_file():
         trainer.resume(checkpoint)
     train, validation = data

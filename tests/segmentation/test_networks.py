@@ -92,3 +92,20 @@ def test_a_pickled_checkpoint_is_never_unpickled(tmp_path: Path) -> None:
     torch.save({"model": Payload()}, path)
     with pytest.raises(ModelCardError, match="refusing to unpickle"):
         read_state(path)
+
+
+def test_boxes_of_many_slices_decode_in_one_call_as_they_do_slice_by_slice() -> None:
+    """Training batches boxes across slices (forward_pairs): each must equal SAM's own per-slice decoding."""
+    from app.segmentation.architecture import BoxDecoder, build_sam
+
+    torch.manual_seed(0)
+    sam = build_sam(SamConfig.tiny()).eval()
+    decoder = BoxDecoder(sam)
+    with torch.no_grad():
+        embeddings = sam.image_encoder(torch.randn(3, 3, 256, 256))
+        boxes = torch.tensor([[10, 20, 90, 120], [40, 40, 200, 180], [0, 100, 256, 256], [5, 5, 60, 60.0]])
+        owner = torch.tensor([0, 0, 2, 1])
+        batched = decoder.forward_pairs(embeddings[owner], boxes)
+        for row, (k, box) in enumerate(zip(owner, boxes, strict=True)):
+            alone, _ = decoder(embeddings[k : k + 1], box[None])
+            assert torch.allclose(batched[row], alone[0], atol=1e-5)

@@ -13,7 +13,7 @@ from app.segmentation.architecture import SamConfig
 from app.segmentation.card import read_card
 from app.segmentation.data import SliceSet, phantom_slices, volume_slices
 from app.segmentation.recipe import TrainingData
-from app.segmentation.training import TrainConfig, Trainer
+from app.segmentation.training import TrainConfig, Trainer, TrainState
 from app.segmentation.training_run import train_model
 
 #: A SAM small enough to train for a few steps in a test.
@@ -60,8 +60,8 @@ def test_an_interrupted_run_resumes_to_the_same_weights(slices: SliceSet, tmp_pa
     class Interrupted(Exception):
         pass
 
-    def stop_after_checkpoint(step: int, losses: dict[str, float]) -> None:
-        if step == 3:
+    def stop_after_checkpoint(state: TrainState, losses: dict[str, float]) -> None:
+        if state.step == 3:
             raise Interrupted
 
     first = Trainer(MICRO, config)
@@ -91,3 +91,42 @@ def test_a_training_run_writes_a_complete_model_folder(slices: SliceSet, tmp_pat
     assert read_card(tmp_path / "m") == card
     assert card.training["steps_run"] == 2 and card.training["recipe"]["freeze_prompt_encoder"] is True
     assert set(card.metrics["validation_dice_best"]) >= {"mean", "detector", "femur"}
+
+
+def test_a_time_budget_shortens_the_run_and_its_schedule(slices: SliceSet, tmp_path: Path) -> None:
+    """A lent GPU gives minutes, not steps: the timed first steps fix a run length that fits the budget."""
+    from app.segmentation.training import CALIBRATION_STEPS
+
+    few = SliceSet(slices.images[:8], slices.classes[:8])
+    config = TrainConfig(steps=100_000, batch_size=1, validate_every=10_000, warmup_steps=1, minutes=1e-4)
+    trainer = Trainer(MICRO, config)
+    assert trainer._lr_factor(CALIBRATION_STEPS) > 0.99  # planned for 100 000 steps
+    state = trainer.fit(few, few, tmp_path / "checkpoint.pt")
+    assert state.step == state.total_steps == CALIBRATION_STEPS  # 6 ms do not buy one step more
+    assert [row["step"] for row in state.history] == [float(CALIBRATION_STEPS)]  # validated at the end
+    assert trainer._lr_factor(CALIBRATION_STEPS) == pytest.approx(0.0)  # the schedule ended with it
+    resumed = Trainer(MICRO, config)
+    resumed.resume(tmp_path / "checkpoint.pt")
+    assert resumed.state.total_steps == CALIBRATION_STEPS
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on the lent GPU machine)")
+def test_training_on_a_gpu_matches_the_cpu_batch_for_batch(slices: SliceSet, tmp_path: Path) -> None:
+    """Batches come from one CPU generator, so a seed gives the same first losses on either device."""
+    config = TrainConfig(steps=3, batch_size=2, warmup_steps=1, seed=5)
+    cpu, gpu = Trainer(MICRO, config), Trainer(MICRO, config, device="cuda")
+    for _ in range(3):
+        on_cpu, on_gpu = cpu.step(slices), gpu.step(slices)
+        assert on_gpu["sam_loss"] == pytest.approx(on_cpu["sam_loss"], rel=1e-2)
+
+
+def test_train_seg_says_so_when_preparing_slices_spent_the_whole_budget(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    args = ["train-seg", "--out", str(tmp_path / "m"), "--phantoms", "1", "--validation-phantoms", "1"]
+    result = CliRunner().invoke(cli, [*args, "--minutes", "0.01"])
+    assert result.exit_code == 1
+    assert "nothing is left to train" in result.output
+    assert not (tmp_path / "m").exists()  # no half-written model folder
