@@ -8,11 +8,12 @@ a temporary directory that is renamed into place.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import tarfile
 from pathlib import Path
+
+from app.checksums import sha256_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,18 +41,10 @@ def cache_dir() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verified(path: Path) -> Path:
     """``path`` after checking it against the SHA256SUMS file beside it."""
     sums = dict(reversed(line.split()) for line in (path.parent / "SHA256SUMS").read_text().splitlines() if line)
-    if _sha256(path) != sums[path.name]:
+    if sha256_of(path) != sums[path.name]:
         raise MissingTestData(f"{path} does not match its SHA256SUMS entry")
     return path
 

@@ -7,24 +7,19 @@ or hand-edited model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from app.checksums import sha256_of
 from app.clinical.errors import ClinicalModelError
 from app.clinical.model_files import ModelCard, ModelFile, RiskModelFile, TriageModelFile
 
 MODEL_FILE = "model.json"
 CARD_FILE = "model_card.json"
 README_FILE = "README.md"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _describe(error: ValidationError) -> str:

@@ -7,13 +7,13 @@ load the weights (:mod:`app.segmentation.engine`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.checksums import sha256_of
 from app.settings import BUILTIN_MODEL_DIR
 
 if TYPE_CHECKING:
@@ -53,14 +53,6 @@ class SegmentationCard(BaseModel):
     metrics: dict = Field(default_factory=dict, description="figures with the command that measured them")
     intended_use: str = ""
     limitations: str = ""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def find_model(name: str, settings: Settings) -> Path:

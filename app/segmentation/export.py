@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
+from app.checksums import sha256_of
 from app.segmentation.architecture import AutoLabelDetector, BoxDecoder, SamConfig, build_sam
-from app.segmentation.card import CARD_FILE, FileRole, ModelFile, SegmentationCard, read_card, sha256_of, verified_file
+from app.segmentation.card import CARD_FILE, FileRole, ModelFile, SegmentationCard, read_card, verified_file
 from app.segmentation.networks import DetectorGraph, EncoderGraph, read_state
 
 OPSET = 17

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Imported by every layer: settings, logging, metrics, and the schemas defined once.
-FOUNDATION = {"schemas", "app.settings", "app.log", "app.metrics"}
+#: Imported by every layer: settings, logging, metrics, checksums, and the schemas defined once.
+FOUNDATION = {"schemas", "app.settings", "app.log", "app.metrics", "app.checksums"}
 #: What each layer may import besides the foundation (and itself).
 ALLOWED: dict[str, set[str]] = {
     "schemas": set(),

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from app.checksums import sha256_of
 from app.clinical.errors import ClinicalModelError
 from app.clinical.model_files import CoxBaseline, FeatureSpec, RiskModelFile, TriageModelFile
-from app.clinical.model_io import load_model_folder, sha256_of, write_model_folder
+from app.clinical.model_io import load_model_folder, write_model_folder
 from tests.clinical.builders import AGE, MT, linear, logistic_risk_model, triage_model
 
 

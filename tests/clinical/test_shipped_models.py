@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from app.checksums import sha256_of
 from app.clinical import ClinicalModelError, load_clinical_models
 from app.clinical.defaults import RISK_MODELS, TRIAGE_MODEL, build_default_models
 from app.clinical.model_files import RiskModelFile, TriageModelFile
-from app.clinical.model_io import load_model_folder, sha256_of
+from app.clinical.model_io import load_model_folder
 from app.clinical.reference import HEALTHY_THICKNESS_MM
 from app.settings import REPO_ROOT
 from schemas.analysis import Demographics
