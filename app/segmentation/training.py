@@ -202,9 +202,10 @@ class Trainer:
     def _masks(
         self, images: torch.Tensor, classes: torch.Tensor, jitter: float, gen: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """Mask logits of every box of a CPU batch, decoded in one call, with their targets (or None)."""
+        """Mask logits of every box of a batch (images on the device, class maps on the CPU), decoded in
+        one call, with their targets (or None)."""
         index, present, boxes = self._prompts(classes, jitter, gen)
-        embeddings = self.sam.image_encoder(sam_input(images.to(self.device)))
+        embeddings = self.sam.image_encoder(sam_input(images))
         if index.numel() == 0:
             return None
         logits = self.decoder.forward_pairs(embeddings.index_select(0, index), boxes)  # deterministic backward
@@ -229,8 +230,9 @@ class Trainer:
         ):
             group["lr"] = base * self._lr_factor(self.state.step)
         images, classes = self._batch(data)
+        images = images.to(self.device)
         sam_loss = self._sam_loss(images, classes)
-        det_logits = self.detector(images.to(self.device)[:, None])
+        det_logits = self.detector(images[:, None])
         det_target = detector_targets(classes.to(self.device))
         det_loss = dice_bce(det_logits.flatten(0, 1), det_target.flatten(0, 1))
         self.optimizer.zero_grad(set_to_none=True)
@@ -248,7 +250,7 @@ class Trainer:
         total = np.zeros(CLASSES)
         det_inter = det_total = 0.0
         for start in range(0, len(data), batch):
-            images = torch.from_numpy(data.images[start : start + batch].astype(np.float32))
+            images = torch.from_numpy(data.images[start : start + batch].astype(np.float32)).to(self.device)
             classes = torch.from_numpy(data.classes[start : start + batch])
             masks = self._masks(images, classes, 0.0, None)
             if masks is not None:
@@ -257,8 +259,7 @@ class Trainer:
                 truth = (target > 0.5).flatten(1)
                 inter += _per_class(present, (pred & truth).sum(1))
                 total += _per_class(present, pred.sum(1) + truth.sum(1))
-            device_images = images.to(self.device)[:, None]
-            det = torch.sigmoid(self.detector(device_images)) > 0.5
+            det = torch.sigmoid(self.detector(images[:, None])) > 0.5
             target = detector_targets(classes.to(self.device)) > 0.5
             det_inter += float((det & target).sum())
             det_total += float(det.sum() + target.sum())

@@ -45,7 +45,12 @@ def test_analysis_of_a_study_in_orthanc_lands_on_the_fhir_server(
     chart = seed_chart(fhir_server.url, token, birth_date="1958-05-02", gender="female",
                        measurements=(("29463-7", 82.0, "kg", study_date.isoformat()),
                                      ("8302-2", 165.0, "cm", study_date.isoformat())))
-    settings = Settings(dicomweb_user=orthanc.user, dicomweb_password=orthanc.password, fhir_token=token)
+    # The test FHIR server (Medplum's in-memory repository, one request at a time) answers this
+    # transaction of ~150 conditional creates in 60-90 s on a busy 2-core machine: past the 60 s read
+    # timeout meant for production servers, which is not what this test is about.
+    settings = Settings(
+        dicomweb_user=orthanc.user, dicomweb_password=orthanc.password, fhir_token=token, upstream_read_timeout_s=300
+    )
     ref = StudyRef(study_instance_uid=str(header.StudyInstanceUID), dicomweb_url=orthanc.dicomweb_url,
                    patient_reference=f"Patient/{chart.patient_id}", fhir_url=fhir_server.url)
 
