@@ -336,7 +336,8 @@ class Trainer:
         self.detector.load_state_dict(saved["detector"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.generator.set_state(saved["generator"].cpu())
-        self.state = TrainState(**saved["state"], history=list(saved["history"]))
+        # checkpoints from before time budgets hold no total_steps: the configured length applies
+        self.state = TrainState(**{"total_steps": self.config.steps, **saved["state"]}, history=list(saved["history"]))
 
 
 def _per_class(classes: torch.Tensor, values: torch.Tensor) -> np.ndarray:
