@@ -4,8 +4,9 @@
 #   2. the CUDA training test (a seed gives the same batches and losses on GPU and CPU);
 #   3. `mskcds train-seg` of the default model on the GPU, boxed into what is left of the deadline.
 # The machine has torch but not this project's other packages: they travel as wheels in .whl/, and the
-# pymskt label map the run synthesises images from travels in .devdata/ (docs/segmentation.md, "Training
-# on a GPU"). Everything worth keeping is written under $OUT: bench.log, train.log and the model folder.
+# pymskt label map the run synthesises images from travels in .devdata/; tools/prepare_gpu_session.sh makes
+# both (docs/segmentation.md, "Training on a GPU"). Everything worth keeping is written under $OUT:
+# bench.log, train.log and the model folder.
 set -u
 OUT=${OUT:?run on the device machine, where OUT is set}
 DEADLINE_S=${DEADLINE_S:-560}     # the whole script; the device's command limit is 600 s
