@@ -22,8 +22,7 @@ import fnmatch
 import io
 from collections.abc import Iterable, Sequence
 from datetime import date
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pydicom
@@ -31,7 +30,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from app.clients.errors import UpstreamProtocolError, UpstreamRejected
-from app.clients.http import RetryPolicy, Timeouts, make_auth, request, tls_context
+from app.clients.http import PooledClient, RetryPolicy, Timeouts, make_auth, request, tls_context
 from app.clients.multipart import iter_parts, parse_content_type
 from app.clients.transport import AiohttpTransport
 from app.settings import Settings
@@ -104,7 +103,7 @@ def _encode_related(parts: Iterable[bytes], boundary: str) -> bytes:
     return b"".join(chunks)
 
 
-class DicomwebClient:
+class DicomwebClient(PooledClient):
     """One DICOMweb service (its base URL ends before ``/studies``), used as an async context manager."""
 
     def __init__(
@@ -153,17 +152,6 @@ class DicomwebClient:
             retry=RetryPolicy.from_settings(settings),
             max_concurrency=settings.dicomweb_max_concurrency,
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     # --- QIDO-RS ------------------------------------------------------------------------------------
 

@@ -13,8 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from fhir.resources.R4B import get_fhir_model_class
@@ -29,7 +28,7 @@ from pydantic import ValidationError
 from app.clients.allowlist import is_allowed
 from app.clients.demographics import BODY_MEASUREMENT_CODES, LOINC, demographics
 from app.clients.errors import UpstreamError, UpstreamProtocolError
-from app.clients.http import RetryPolicy, Timeouts, make_auth, request, tls_context
+from app.clients.http import PooledClient, RetryPolicy, Timeouts, make_auth, request, tls_context
 from app.log import get_logger
 from app.settings import Settings, get_settings
 from schemas.analysis import Demographics
@@ -130,7 +129,7 @@ def imaging_study_refs(
     return refs
 
 
-class FhirClient:
+class FhirClient(PooledClient):
     """One FHIR R4 server (base URL such as ``https://ehr.example/fhir/R4``), as an async context manager."""
 
     def __init__(
@@ -167,17 +166,6 @@ class FhirClient:
             retry=RetryPolicy.from_settings(settings),
             max_pages=settings.fhir_max_pages,
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
     async def _send(self, method: str, url: str, what: str, **kwargs: Any) -> Resource:
         async def consume(response: httpx.Response) -> Resource:

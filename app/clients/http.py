@@ -14,7 +14,8 @@ import ssl
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -32,6 +33,23 @@ from app.settings import Settings
 
 T = TypeVar("T")
 log = get_logger(__name__)
+
+
+class PooledClient:
+    """An upstream client owning one ``httpx.AsyncClient`` (``self._client``): ``async with`` closes its pool."""
+
+    _client: httpx.AsyncClient
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 class BearerAuth(httpx.Auth):
