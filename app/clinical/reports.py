@@ -54,8 +54,7 @@ def triage_metrics_table(metrics: dict[str, Interval]) -> str:
 def write_risk_report(evaluation: RiskEvaluation, out_dir: Path, command: str, cohort: str) -> Path:
     """report.md + PNGs for a risk model evaluation."""
     model = evaluation.model
-    figures = risk_figures(evaluation, out_dir)
-    text = "\n".join([
+    return _write_report(out_dir, risk_figures(evaluation, out_dir), command, [
         f"# {model.model_id} {model.version}: evaluation",
         "",
         f"Outcome: {model.outcome_definition} (horizon {model.horizon_months} months); method: {model.method}.",
@@ -64,24 +63,15 @@ def write_risk_report(evaluation: RiskEvaluation, out_dir: Path, command: str, c
         f"95 % confidence intervals: {evaluation.n_boot} bootstrap resamples of subjects (percentile).",
         "",
         risk_metrics_table(evaluation.metrics),
-        "",
-        *[f"![{p.stem}]({p.name})" for p in figures],
-        "",
-        f"Produced by: `{command}`",
-        "",
     ])
-    path = out_dir / "report.md"
-    path.write_text(text)
-    return path
 
 
 def write_triage_report(evaluation: TriageEvaluation, out_dir: Path, command: str, cohort: str) -> Path:
     """report.md + PNG for a triage evaluation."""
     model = evaluation.model
-    figures = triage_figures(evaluation, out_dir)
     stage_rows = ["| stage | decision | urgent | not urgent |", "|---|---|---|---|"]
     stage_rows += [f"| {s} | {p} | {u} | {o} |" for s, p, u, o in evaluation.stage_table()]
-    text = "\n".join([
+    return _write_report(out_dir, triage_figures(evaluation, out_dir), command, [
         f"# {model.model_id} {model.version}: evaluation",
         "",
         f"Reference standard (`urgent`): {model.urgent_definition}.",
@@ -92,14 +82,14 @@ def write_triage_report(evaluation: TriageEvaluation, out_dir: Path, command: st
         triage_metrics_table(evaluation.metrics),
         "",
         *stage_rows,
-        "",
-        *[f"![{p.stem}]({p.name})" for p in figures],
-        "",
-        f"Produced by: `{command}`",
-        "",
     ])
+
+
+def _write_report(out_dir: Path, figures: list[Path], command: str, body: list[str]) -> Path:
+    """``out_dir/report.md``: the body, the figures beside it, and the command that produced it."""
+    lines = [*body, "", *[f"![{p.stem}]({p.name})" for p in figures], "", f"Produced by: `{command}`", ""]
     path = out_dir / "report.md"
-    path.write_text(text)
+    path.write_text("\n".join(lines))
     return path
 
 
