@@ -14,7 +14,6 @@ both reaches, made the grade-3 knee ``deprioritised``; it was not adopted.
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +23,7 @@ from app.clinical.registry import load_clinical_models
 from app.imaging.phantom import PROTOCOLS, generate_phantom
 from app.measurement import measure_knee
 from app.segmentation.postprocess import _CARTILAGE_ON_BONE, close_interfaces, to_labels
+from benchmarks.triage_through_chain import describe
 
 
 def between(classes: NDArray[np.uint8], reach: int) -> NDArray[np.uint8]:
@@ -59,10 +59,8 @@ def main() -> None:
     segmenter = chain.Segmenter.from_settings()
     triage = load_clinical_models().triage
 
-    def summary(labels, side: str) -> tuple[str, dict[str, float]]:
-        biomarkers = measure_knee(labels, side, "dicom").biomarkers
-        denuded = {k: round(v, 2) for k, v in biomarkers.as_features().items() if "denuded" in k and v > 0.3}
-        return triage(biomarkers).priority, dict(sorted(denuded.items(), key=lambda kv: -kv[1])[:4])
+    def summary(labels, side: str) -> str:
+        return describe(measure_knee(labels, side, "dicom").biomarkers, triage)
 
     for index, (seed, grade) in enumerate(zip(args.seeds, args.grades, strict=True)):
         side = "right" if index % 2 == 0 else "left"
@@ -73,7 +71,7 @@ def main() -> None:
         for reach in (2, 3):
             classes = between(close_interfaces(captured["classes"]), reach)
             rows[f"chain + rule, reach {reach}"] = summary(image.with_array(to_labels(classes, image, side)), side)
-        print(seed, f"grade {grade}", json.dumps(rows), flush=True)
+        print(f"seed {seed}, grade {grade}", *(f"  {name}: {row}" for name, row in rows.items()), sep="\n", flush=True)
 
 
 if __name__ == "__main__":
