@@ -118,7 +118,7 @@ def train_seg(
                 task,
                 completed=state.step,
                 total=state.total_steps,  # a time budget shortens the run once its pace is known
-                loss=f"sam {losses['sam_loss']:.3f} det {losses['detector_loss']:.3f}"
+                loss=f"sam {losses['sam_loss']:.3f} det {losses['detector_loss']:.3f}",
             )
 
         card = train_model(

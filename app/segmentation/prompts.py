@@ -3,9 +3,8 @@
 A class is present on a slice when enough objectness cells fire; its box is the extent of the firing
 region once the map is interpolated to model pixels (sub-cell precision: SAM was trained on boxes
 within a few pixels of the tissue's own, and larger boxes make it over-segment), small stray blobs
-ignored. A detection with no detection of the
-same class on either neighbouring slice is dropped: real tissue continues through adjacent slices,
-noise rarely does.
+ignored. A detection with no detection of the same class on either neighbouring slice is dropped: real
+tissue continues through adjacent slices, noise rarely does.
 """
 
 from __future__ import annotations

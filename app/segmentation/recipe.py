@@ -11,13 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.segmentation.data import (
-    HELD_OUT_SEED,
-    SliceSet,
-    from_case_folder,
-    phantom_slices,
-    synthesised_slices,
-)
+from app.segmentation.data import HELD_OUT_SEED, SliceSet, from_case_folder, phantom_slices, synthesised_slices
 
 #: Validation phantoms (early stopping) start here: apart from training seeds and the held-out ones.
 VALIDATION_SEED = 500
@@ -71,7 +65,7 @@ def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
         validation = [
             pool.submit(phantom_slices, VALIDATION_SEED + i, size) for i in range(data.validation_phantoms)
         ]
-        parts = [job.result() for job in training]
-        held = [job.result() for job in validation]
-    parts += [from_case_folder(Path(folder), size) for folder in data.case_folders]
-    return SliceSet.concatenate(parts), SliceSet.concatenate(held)
+        training_parts = [job.result() for job in training]
+        validation_parts = [job.result() for job in validation]
+    training_parts += [from_case_folder(Path(folder), size) for folder in data.case_folders]
+    return SliceSet.concatenate(training_parts), SliceSet.concatenate(validation_parts)
