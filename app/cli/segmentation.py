@@ -36,7 +36,18 @@ def train_seg(
     from_checkpoint: Annotated[
         Path | None, typer.Option(help="SAM / MedSAM weights to fine-tune (.pth weights-only, or .safetensors).")
     ] = None,
-    phantoms: Annotated[int, typer.Option(help="Training phantoms (seeds 0..N-1, randomised protocols).")] = 28,
+    detector_from: Annotated[
+        Path | None, typer.Option(help="AutoLabel detector weights (.safetensors) to start from instead of scratch.")
+    ] = None,
+    freeze_detector: Annotated[
+        bool, typer.Option(help="Train the SAM only; the detector stays as loaded (with --detector-from).")
+    ] = False,
+    phantoms: Annotated[int, typer.Option(help="Training phantoms (seeds S..S+N-1, randomised protocols).")] = 28,
+    first_seed: Annotated[int, typer.Option(help="S, the first phantom seed (a fine-tune can use new knees).")] = 0,
+    grade: Annotated[
+        list[int],
+        typer.Option("--grade", help="Grade the phantoms draw from (repeatable; repeats weight). Default 0-4."),
+    ] = [],  # noqa: B006
     validation_phantoms: Annotated[int, typer.Option(help="Validation phantoms for early stopping.")] = 3,
     synthesise_from: Annotated[
         list[Path], typer.Option("--synthesise-from", help="Real label map to give MR-like contrast (repeatable).")
@@ -70,18 +81,26 @@ def train_seg(
     from app.segmentation.training import TrainConfig, TrainState
     from app.segmentation.training_run import train_model
 
-    if from_checkpoint is not None and not from_checkpoint.is_file():
-        raise _fail(f"--from-checkpoint {from_checkpoint} does not exist")
+    for option, path in (("--from-checkpoint", from_checkpoint), ("--detector-from", detector_from)):
+        if path is not None and not path.is_file():
+            raise _fail(f"{option} {path} does not exist")
+    if freeze_detector and detector_from is None:
+        raise _fail("--freeze-detector keeps the detector as loaded: give its weights with --detector-from")
     sam_config = SamConfig.tiny() if architecture is Architecture.tiny else SamConfig.vit_b()
-    description = TrainingData(
-        phantoms=phantoms,
-        validation_phantoms=validation_phantoms,
-        synthesised_from=[str(p) for p in synthesise_from],
-        synthesised_per_map=synthesised_per_map,
-        label_map=label_map,
-        case_folders=[str(p) for p in data],
-        image_size=sam_config.image_size,
-    )
+    try:
+        description = TrainingData(
+            phantoms=phantoms,
+            first_seed=first_seed,
+            grades=grade,
+            validation_phantoms=validation_phantoms,
+            synthesised_from=[str(p) for p in synthesise_from],
+            synthesised_per_map=synthesised_per_map,
+            label_map=label_map,
+            case_folders=[str(p) for p in data],
+            image_size=sam_config.image_size,
+        )
+    except ValueError as exc:  # pydantic says which seed range or grade is wrong
+        raise _fail(str(exc)) from exc
     typer.echo("preparing training slices ...")
     try:
         slices = cached(description, cache, workers)
@@ -101,6 +120,7 @@ def train_seg(
         patience=patience,
         seed=seed,
         freeze_prompt_encoder=True,
+        train_detector=not freeze_detector,
         minutes=training_minutes,
     )
     columns = (
@@ -118,11 +138,22 @@ def train_seg(
                 task,
                 completed=state.step,
                 total=state.total_steps,  # a time budget shortens the run once its pace is known
-                loss=f"sam {losses['sam_loss']:.3f} det {losses['detector_loss']:.3f}",
+                loss=" ".join(f"{name.removesuffix('_loss')} {value:.3f}" for name, value in losses.items()),
             )
 
         card = train_model(
-            out, name, version, sam_config, config, slices, description, from_checkpoint, resume, on_step, device
+            out,
+            name,
+            version,
+            sam_config,
+            config,
+            slices,
+            description,
+            from_checkpoint,
+            resume,
+            on_step,
+            device,
+            detector_from,
         )
     typer.echo(f"model {card.name} {card.version} written to {out}: {card.metrics}")
 

@@ -16,7 +16,7 @@ out: the detector sees empty space around the knee in every slice it learns from
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,14 +106,21 @@ def random_protocol(rng: np.random.Generator) -> ProtocolSpec:
     )
 
 
-def phantom_slices(seed: int, size: int, protocol: ProtocolSpec | None = None) -> SliceSet:
-    """One phantom knee (random grade, side and, unless given, protocol) as training slices."""
+def phantom_slices(
+    seed: int, size: int, protocol: ProtocolSpec | None = None, grades: Sequence[int] | None = None
+) -> SliceSet:
+    """One phantom knee (random side, grade and, unless given, protocol) as training slices.
+
+    ``grades`` narrows the grade to a choice among those given (repeat a grade to weight it): a fine-tune
+    can dwell on the thin and denuded cartilage of advanced osteoarthritis. Without it, 0-4 alike.
+    """
     if seed >= HELD_OUT_SEED and protocol is None:
         raise ValueError(f"seeds from {HELD_OUT_SEED} are the held-out evaluation phantoms")
     rng = np.random.default_rng([seed, 7])
     spec = protocol or random_protocol(rng)
     side = "left" if rng.random() < 0.5 else "right"
-    phantom = generate_phantom(seed, side, int(rng.integers(0, 5)), [spec])
+    grade = int(rng.choice(np.asarray(grades))) if grades else int(rng.integers(0, 5))
+    phantom = generate_phantom(seed, side, grade, [spec])
     echoes = phantom.images[spec.name].array
     weight = rng.uniform(0.0, 1.0)  # either DESS echo or a mix: sites show the model different echoes
     image = echoes[0] if protocol is not None else (1 - weight) * echoes[0] + weight * echoes[1]

@@ -9,7 +9,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.segmentation.data import HELD_OUT_SEED, SliceSet, from_case_folder, phantom_slices, synthesised_slices
 
@@ -22,13 +22,32 @@ class TrainingData(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    phantoms: int = Field(default=28, ge=0, le=HELD_OUT_SEED, description="seeds 0..N-1, random protocols")
+    phantoms: int = Field(default=28, ge=0, le=HELD_OUT_SEED, description="seeds S..S+N-1, random protocols")
+    first_seed: int = Field(default=0, ge=0, description="S: a fine-tune can draw knees its base model never saw")
+    grades: list[int] = Field(
+        default_factory=list, description="grades the phantoms are drawn from (repeats weight); empty: 0-4 alike"
+    )
     validation_phantoms: int = Field(default=3, ge=1, le=100)
     synthesised_from: list[str] = Field(default_factory=list, description="real label maps given MR-like contrast")
     synthesised_per_map: int = Field(default=6, ge=0)
     label_map: str | None = Field(default=None, description="mapping of the synthesis label maps (e.g. pymskt)")
     case_folders: list[str] = Field(default_factory=list, description="labelled exams (DICOM or NIfTI + labels)")
     image_size: int = 256
+
+    @model_validator(mode="after")
+    def _seeds_apart(self) -> TrainingData:
+        """Training seeds stay clear of the validation phantoms and of the held-out evaluation."""
+        seeds = range(self.first_seed, self.first_seed + self.phantoms)
+        validation = range(VALIDATION_SEED, VALIDATION_SEED + self.validation_phantoms)
+        overlaps = seeds.start < validation.stop and validation.start < seeds.stop
+        if self.phantoms and (seeds.stop > HELD_OUT_SEED or overlaps):
+            raise ValueError(
+                f"training seeds {seeds.start}-{seeds.stop - 1} overlap the validation seeds "
+                f"{validation.start}-{validation.stop - 1} or the held-out seeds from {HELD_OUT_SEED}"
+            )
+        if any(not 0 <= grade <= 4 for grade in self.grades):
+            raise ValueError(f"grades must be 0-4, got {self.grades}")
+        return self
 
 
 def cached(data: TrainingData, cache: Path | None, workers: int = 2) -> tuple[SliceSet, SliceSet]:
@@ -56,15 +75,14 @@ def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
     maps = [translate(read_label_map(Path(path)), mapping) for path in data.synthesised_from]
     # spawned, not forked: a fork of a process whose torch / OpenMP threads are running can deadlock
     with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
-        training = [pool.submit(phantom_slices, seed, size) for seed in range(data.phantoms)]
+        seeds = range(data.first_seed, data.first_seed + data.phantoms)
+        training = [pool.submit(phantom_slices, seed, size, None, data.grades) for seed in seeds]
         training += [
             pool.submit(synthesised_slices, labels, map_index, index, size)
             for map_index, labels in enumerate(maps)
             for index in range(data.synthesised_per_map)
         ]
-        validation = [
-            pool.submit(phantom_slices, VALIDATION_SEED + i, size) for i in range(data.validation_phantoms)
-        ]
+        validation = [pool.submit(phantom_slices, VALIDATION_SEED + i, size) for i in range(data.validation_phantoms)]
         training_parts = [job.result() for job in training]
         validation_parts = [job.result() for job in validation]
     training_parts += [from_case_folder(Path(folder), size) for folder in data.case_folders]

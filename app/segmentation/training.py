@@ -45,6 +45,9 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(default=100, ge=0)
     box_jitter_px: float = Field(default=3.0, ge=0, description="uniform jitter of each box edge, model pixels")
     freeze_prompt_encoder: bool = True
+    train_detector: bool = Field(
+        default=True, description="False keeps the detector as loaded (a SAM fine-tune that trusts its boxes)"
+    )
     validate_every: int = Field(default=200, ge=1)
     patience: int = Field(default=5, ge=1, description="validations without improvement before stopping")
     seed: int = 0
@@ -146,6 +149,7 @@ class Trainer:
         config: TrainConfig,
         sam_state: dict | None = None,
         device: str | torch.device = "cpu",
+        detector_state: dict | None = None,
     ) -> None:
         torch.manual_seed(config.seed)
         self.config = config
@@ -156,14 +160,22 @@ class Trainer:
             self.sam.load_state_dict(sam_state)
         self.sam.to(self.device)
         self.decoder = BoxDecoder(self.sam)
-        self.detector = AutoLabelDetector().to(self.device)
+        self.detector = AutoLabelDetector()
+        if detector_state is not None:
+            self.detector.load_state_dict(detector_state)
+        self.detector.to(self.device)
         if config.freeze_prompt_encoder:
             self.sam.prompt_encoder.requires_grad_(False)
+        if not config.train_detector:
+            self.detector.requires_grad_(False)
         trainable = [p for p in self.sam.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             [
                 {"params": trainable, "lr": config.learning_rate},
-                {"params": list(self.detector.parameters()), "lr": config.detector_learning_rate},
+                {
+                    "params": [p for p in self.detector.parameters() if p.requires_grad],
+                    "lr": config.detector_learning_rate,
+                },
             ],
             weight_decay=config.weight_decay,
         )
@@ -231,15 +243,19 @@ class Trainer:
             group["lr"] = base * self._lr_factor(self.state.step)
         images, classes = self._batch(data)
         images = images.to(self.device)
-        sam_loss = self._sam_loss(images, classes)
-        det_logits = self.detector(images[:, None])
-        det_target = detector_targets(classes.to(self.device))
-        det_loss = dice_bce(det_logits.flatten(0, 1), det_target.flatten(0, 1))
+        total = sam_loss = self._sam_loss(images, classes)
+        losses = {"sam_loss": sam_loss.item()}
+        if self.config.train_detector:
+            det_logits = self.detector(images[:, None])
+            det_target = detector_targets(classes.to(self.device))
+            det_loss = dice_bce(det_logits.flatten(0, 1), det_target.flatten(0, 1))
+            total = sam_loss + det_loss
+            losses["detector_loss"] = det_loss.item()
         self.optimizer.zero_grad(set_to_none=True)
-        (sam_loss + det_loss).backward()
+        total.backward()
         self.optimizer.step()
         self.state.step += 1
-        return {"sam_loss": sam_loss.item(), "detector_loss": det_loss.item()}
+        return losses
 
     @torch.no_grad()
     def validate(self, data: SliceSet, batch: int = 16) -> dict[str, float]:

@@ -33,12 +33,20 @@ def train_model(
     resume: bool = False,
     on_step: Callable[[TrainState, dict[str, float]], None] | None = None,
     device: str = "cpu",
+    detector_from: Path | None = None,
 ) -> SegmentationCard:
     """Train, then write ``out`` as a model folder (best weights, ONNX graphs, card); the checkpoint stays
-    in ``out/training/`` for ``resume``."""
+    in ``out/training/`` for ``resume``. ``from_checkpoint`` / ``detector_from`` start the SAM / the
+    detector from earlier weights (a fine-tune) instead of from scratch."""
     checkpoint = out / CHECKPOINT
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(sam_config, config, read_state(from_checkpoint) if from_checkpoint else None, device)
+    trainer = Trainer(
+        sam_config,
+        config,
+        read_state(from_checkpoint) if from_checkpoint else None,
+        device,
+        read_state(detector_from) if detector_from else None,
+    )
     if resume and checkpoint.is_file():
         trainer.resume(checkpoint)
     train, validation = data
@@ -46,6 +54,7 @@ def train_model(
     training = {
         "command": shlex.join(["mskcds", *sys.argv[1:]]) if sys.argv and "mskcds" in sys.argv[0] else None,
         "fine_tuned_from": str(from_checkpoint) if from_checkpoint else None,
+        "detector_from": str(detector_from) if detector_from else None,
     }
     return package_model(out, name, version, sam_config, config, state, data_description, data, training)
 

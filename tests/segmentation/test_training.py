@@ -130,3 +130,59 @@ def test_train_seg_says_so_when_preparing_slices_spent_the_whole_budget(tmp_path
     assert result.exit_code == 1
     assert "nothing is left to train" in result.output
     assert not (tmp_path / "m").exists()  # no half-written model folder
+
+
+def test_a_fine_tune_starts_from_a_given_detector_and_can_leave_it_untouched(slices: SliceSet) -> None:
+    """A SAM fine-tune on a CPU need not spend its steps re-learning boxes the detector already draws."""
+    base = Trainer(MICRO, TrainConfig(steps=2, batch_size=2, warmup_steps=1, seed=1))
+    base.step(slices)
+    detector = {k: v.clone() for k, v in base.detector.state_dict().items()}
+    sam = {k: v.clone() for k, v in base.sam.state_dict().items()}
+    config = TrainConfig(steps=3, batch_size=2, warmup_steps=1, seed=2, train_detector=False)
+    tuned = Trainer(MICRO, config, sam, detector_state=detector)
+    losses = [tuned.step(slices) for _ in range(3)]
+    assert all(set(row) == {"sam_loss"} for row in losses)
+    for name, value in tuned.detector.state_dict().items():
+        assert torch.equal(value, detector[name]), name  # the detector is exactly the one given
+    assert any(not torch.equal(v, sam[k]) for k, v in tuned.sam.state_dict().items())  # the SAM learned
+
+
+def test_phantoms_can_be_drawn_from_chosen_grades(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.segmentation import data
+
+    drawn: list[int] = []
+    real = data.generate_phantom
+
+    def recording(seed: int, side: str, grade: int, protocols: list) -> object:
+        drawn.append(grade)
+        return real(seed, side, grade, protocols)
+
+    monkeypatch.setattr(data, "generate_phantom", recording)
+    small = PROTOCOLS["dess-small"]
+    for seed in range(4):
+        assert len(phantom_slices(seed, 32, small, grades=[3, 4])) > 0
+    assert set(drawn) <= {3, 4} and len(set(drawn)) == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"phantoms": 10, "first_seed": 495}, "overlap the validation seeds"),
+        ({"phantoms": 10, "first_seed": 8995}, "held-out seeds"),
+        ({"phantoms": 1, "grades": [5]}, "grades must be 0-4"),
+    ],
+)
+def test_training_data_keeps_clear_of_validation_and_held_out_phantoms(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainingData(**fields)
+    assert TrainingData(phantoms=10, first_seed=100, grades=[3, 4, 4]).first_seed == 100
+
+
+def test_train_seg_refuses_to_freeze_a_detector_it_was_not_given(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    result = CliRunner().invoke(cli, ["train-seg", "--out", str(tmp_path / "m"), "--freeze-detector"])
+    assert result.exit_code == 1
+    assert "--detector-from" in result.output
