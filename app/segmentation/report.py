@@ -21,7 +21,7 @@ from app.segmentation.agreement import PanelData, bland_altman, bland_altman_fig
 from app.segmentation.evaluation import THICKNESS, THICKNESS_REGIONS, VOLUMES, Case, CaseResult, pairs
 from app.segmentation.metrics import KNEE_LABELS
 from schemas.biomarkers import UNITS, BiomarkerName
-from schemas.labels import CARTILAGE, MENISCI
+from schemas.labels import CARTILAGE, MENISCI, Label
 from schemas.volume import Volume
 
 #: Biomarker groups: one Bland–Altman panel (and one pooled agreement row) per group and comparison.
@@ -169,6 +169,32 @@ def thickness_rows(summary: dict[str, Any], versus: str) -> list[list[str]]:
     return rows
 
 
+#: The per-case table's Dice columns: each cartilage plate, by its region name (label name).
+CASE_DICE = [(region, Label[name.upper()]) for n, region, name in VOLUMES if n == BiomarkerName.CARTILAGE_VOLUME]
+
+
+def case_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per case: grade, cartilage Dice, and each plate's mean thickness predicted / truth (else reference).
+
+    The averages hide what a clinician asks first: does the measured cartilage follow the disease? A model
+    that draws healthy thickness into a thinned plate shows here as a flat predicted column.
+    """
+    columns = ["case", "grade"]
+    columns += [f"Dice {region}" for region, _ in CASE_DICE]
+    columns += [f"{region} mm" for region in THICKNESS_REGIONS]
+    rows = []
+    for case in summary["cases"]:
+        dice = {score["label"]: score["dice"] for score in case["scores"]}
+        versus = case["truth"] or case["reference"]
+        row = [case["name"], "n/a" if case["grade"] is None else str(case["grade"])]
+        row += [_fmt(dice.get(int(label))) for _, label in CASE_DICE]
+        for region in THICKNESS_REGIONS:
+            key = f"{THICKNESS.value}:{region}"
+            row.append(f"{_fmt(case['predicted'].get(key), 2)} / {_fmt(versus.get(key), 2)}")
+        rows.append(row)
+    return columns, rows
+
+
 def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
@@ -214,6 +240,12 @@ def markdown(summary: dict[str, Any]) -> str:
             rows.append([versus, key, str(row["n"]), bias, _fmt(row["sd"], 4), loa, _fmt(row["icc_a1"])])
     parts.append(_markdown_table(["versus", "biomarker", "n", "bias", "SD", "95% LoA", "ICC(2,1)"], rows))
     parts += ["", "![Bland–Altman](bland_altman.png)", "", "## Cases", ""]
+    parts += [
+        "Mean plate thickness per case, predicted / truth (the reference labels where a case has no truth).",
+        "",
+        _markdown_table(*case_rows(summary)),
+        "",
+    ]
     for case in summary["cases"]:
         parts.append(f"![{case['name']}](overlay_{case['name']}.png)")
     parts += ["", "Mean seconds per case: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["timings_s_mean"].items())]

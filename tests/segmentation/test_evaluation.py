@@ -88,6 +88,12 @@ def test_report_of_a_perfect_prediction(case: Case, tmp_path: Path) -> None:
     assert thickness_mt["n"] == 2 and 0 < thickness_mt["max_abs_error"] < 0.3  # 1.4 x 2.8 mm voxels
     written = write_report(summary, results, tmp_path)
     assert {p.name for p in written} == {"report.md", "report.json", "bland_altman.png"}
+    mt = summary["cases"][0]["predicted"]["cartilage_thickness_mean:MT"]
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    cells = next(line for line in lines if line.startswith(f"| {case.name}")).strip("| ").split(" | ")
+    assert cells[2:6] == ["1.000"] * 4  # Dice F, MT, LT, P
+    truth_mt = summary["cases"][0]["truth"]["cartilage_thickness_mean:MT"]
+    assert cells[6] == f"{mt:.2f} / {truth_mt:.2f}"  # MT predicted / truth
     assert json.loads((tmp_path / "report.json").read_text())["cases"][0]["name"] == case.name
     overlay = write_overlay(case, case.reference, tmp_path / "overlay.png")
     assert overlay.read_bytes()[:4] == b"\x89PNG"
