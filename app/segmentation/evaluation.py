@@ -27,8 +27,9 @@ import numpy as np
 from pydantic import ValidationError
 
 from app.imaging.phantom import PhantomTruth
-from app.segmentation.metrics import LabelScore, label_scores
+from app.segmentation.metrics import LabelScore, label_scores, where_predicted
 from schemas.biomarkers import BiomarkerName, BiomarkerSet, Laterality, LateralitySource
+from schemas.labels import CARTILAGE, MENISCI
 from schemas.volume import Volume
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class CaseResult:
     confidence: dict[str, float]
     failure: str | None = None  # why the chain gave no labels (scored as an empty prediction)
     notes: list[str] = field(default_factory=list)  # what the measurement could not measure on the prediction
+    #: per predicted cartilage plate / meniscus: its voxels counted by the reference label under them
+    where: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 #: A case is loaded (or generated) only when its turn comes, so the progress bar shows real work.
@@ -204,6 +207,7 @@ def evaluate_case(case: Case, segmenter: Segmenter) -> tuple[CaseResult, Volume]
         confidence=confidence,
         failure=failure,
         notes=notes,
+        where=where_predicted(predicted_labels, case.reference, sorted(CARTILAGE | MENISCI)),
     )
     return result, predicted_labels
 

@@ -96,3 +96,23 @@ def label_scores(predicted: Volume, reference: Volume, labels: Iterable[Label] =
             LabelScore(label, dice(a, b), hd95(a, b, spacing), int(np.count_nonzero(b)), int(np.count_nonzero(a)))
         )
     return scores
+
+
+def where_predicted(predicted: Volume, reference: Volume, labels: Iterable[Label]) -> dict[str, dict[str, int]]:
+    """For each predicted label, its voxels counted by the reference label they fall on (names as keys).
+
+    Dice says how much a label is wrong; this says where: a cartilage plate that spills into its bone
+    reads as too thick, one that spills into joint fluid or meniscus does not touch the bone side.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for label in labels:
+        values, counts = np.unique(reference.array[predicted.array == label], return_counts=True)
+        out[label.name.lower()] = {_label_name(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
+    return out
+
+
+def _label_name(value: int) -> str:
+    try:
+        return Label(value).name.lower()
+    except ValueError:  # a site's reference may carry values outside the convention
+        return f"label {value}"

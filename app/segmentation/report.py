@@ -21,7 +21,7 @@ from app.segmentation.agreement import PanelData, bland_altman, bland_altman_fig
 from app.segmentation.evaluation import THICKNESS, THICKNESS_REGIONS, VOLUMES, Case, CaseResult, pairs
 from app.segmentation.metrics import KNEE_LABELS
 from schemas.biomarkers import UNITS, BiomarkerName
-from schemas.labels import CARTILAGE, MENISCI, Label
+from schemas.labels import BONES, CARTILAGE, MENISCI, Label
 from schemas.volume import Volume
 
 #: Biomarker groups: one Bland–Altman panel (and one pooled agreement row) per group and comparison.
@@ -102,6 +102,7 @@ def summarise(results: list[CaseResult], header: dict[str, Any]) -> dict[str, An
         "labels": label_summary(results),
         "agreement": agreement_summary(results),
         "timings_s_mean": {stage: float(np.mean(values)) for stage, values in timings.items()},
+        "where_predicted": where_summary(results),
         "cases": [_case_json(result) for result in results],
     }
 
@@ -128,7 +129,51 @@ def _case_json(result: CaseResult) -> dict[str, Any]:
         "timings_s": result.timings_s,
         "confidence": result.confidence,
         "notes": result.notes,
+        "where": result.where,
     }
+
+
+#: Columns of the "where" table: the reference tissue a predicted voxel lies on, grouped.
+WHERE_GROUPS = ("same label", "bone", "background", "other cartilage / meniscus", "anything else")
+
+
+def _where_group(predicted: str, reference: str) -> str:
+    if reference == predicted:
+        return "same label"
+    if reference in {label.name.lower() for label in BONES}:
+        return "bone"
+    if reference == Label.BACKGROUND.name.lower():
+        return "background"
+    if reference in {label.name.lower() for label in CARTILAGE | MENISCI}:
+        return "other cartilage / meniscus"
+    return "anything else"
+
+
+def where_summary(results: list[CaseResult]) -> dict[str, dict[str, Any]]:
+    """Per predicted plate / meniscus over all cases: voxels, the share on each reference group, and the
+    reference labels under the 'anything else' share (joint fluid, bone marrow lesions ...)."""
+    out: dict[str, dict[str, Any]] = {}
+    for result in results:
+        for predicted, counts in result.where.items():
+            row = out.setdefault(predicted, {"voxels": 0, "groups": dict.fromkeys(WHERE_GROUPS, 0), "else": {}})
+            for reference, count in counts.items():
+                row["voxels"] += count
+                group = _where_group(predicted, reference)
+                row["groups"][group] += count
+                if group == "anything else":
+                    row["else"][reference] = row["else"].get(reference, 0) + count
+    return out
+
+
+def where_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """Rows of the "where" table: predicted label, voxels, % per group, what 'anything else' was."""
+    rows = []
+    for predicted, row in summary["where_predicted"].items():
+        total = max(row["voxels"], 1)
+        shares = [f"{100 * row['groups'][group] / total:.1f} %" for group in WHERE_GROUPS]
+        named = sorted(row["else"].items(), key=lambda item: -item[1])
+        rows.append([predicted, str(row["voxels"]), *shares, ", ".join(f"{n} {c}" for n, c in named) or "-"])
+    return rows
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -217,6 +262,13 @@ def markdown(summary: dict[str, Any]) -> str:
         "'absent in both' cases where neither map has it.",
         "",
         _markdown_table(LABEL_COLUMNS, label_rows(summary)),
+    ]
+    parts += [
+        "",
+        "Where the predicted plates and menisci lie: their voxels (all cases) by the reference label under "
+        "them. A plate spilling into its bone reads too thick; one spilling into fluid or meniscus does not.",
+        "",
+        _markdown_table(["predicted", "voxels", *WHERE_GROUPS, "anything else: which"], where_rows(summary)),
     ]
     failures = [c for c in summary["cases"] if c["failure"]]
     if failures:

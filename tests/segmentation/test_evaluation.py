@@ -25,9 +25,9 @@ from app.segmentation.evaluation import (
     load_case,
     truth_values,
 )
-from app.segmentation.metrics import label_scores
+from app.segmentation.metrics import label_scores, where_predicted
 from app.segmentation.report import markdown, summarise, write_overlay, write_report
-from schemas.labels import Label
+from schemas.labels import CARTILAGE, MENISCI, Label
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,7 @@ def case() -> Case:
 
 def _oracle_result(case: Case, predicted_array: np.ndarray | None = None) -> CaseResult:
     predicted = case.reference if predicted_array is None else case.reference.with_array(predicted_array)
+    plates_and_menisci = sorted(CARTILAGE | MENISCI)
     measured = compared(measure_knee(predicted, case.laterality, case.laterality_source).biomarkers)
     reference = compared(measure_knee(case.reference, case.laterality, case.laterality_source).biomarkers)
     return CaseResult(
@@ -49,6 +50,7 @@ def _oracle_result(case: Case, predicted_array: np.ndarray | None = None) -> Cas
         truth=truth_values(case.truth) if case.truth else {},
         timings_s={"chain": 0.0},
         confidence={},
+        where=where_predicted(predicted, case.reference, plates_and_menisci),
     )
 
 
@@ -129,3 +131,21 @@ def test_case_folders(phantom_factory, tmp_path: Path) -> None:
     (broken / "truth.json").write_text('{"seed": "x"}')
     with pytest.raises(EvaluationError, match=r"truth\.json is not a phantom truth"):
         load_case(broken)
+
+
+def test_the_report_says_where_a_plate_spilled(case: Case) -> None:
+    """A medial tibial plate grown one voxel into its bone: the table puts exactly those voxels on bone."""
+    from scipy import ndimage
+
+    labels = case.reference.array
+    plate = labels == Label.MEDIAL_TIBIAL_CARTILAGE
+    spilled = ndimage.binary_dilation(plate) & (labels == Label.TIBIA)
+    predicted = np.where(spilled, Label.MEDIAL_TIBIAL_CARTILAGE, labels).astype(labels.dtype)
+    summary = summarise([_oracle_result(case, predicted)], {"model_versions": {}, "source": "t"})
+    row = summary["where_predicted"]["medial_tibial_cartilage"]
+    assert row["groups"]["bone"] == int(spilled.sum()) > 0
+    assert row["groups"]["same label"] == int(plate.sum())
+    assert row["voxels"] == int(plate.sum() + spilled.sum())
+    assert summary["where_predicted"]["lateral_tibial_cartilage"]["groups"]["same label"] > 0
+    share = 100 * spilled.sum() / row["voxels"]
+    assert f"| medial_tibial_cartilage | {row['voxels']} | {100 - share:.1f} % | {share:.1f} % |" in markdown(summary)
