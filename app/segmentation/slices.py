@@ -51,7 +51,12 @@ def to_model(slices: NDArray | torch.Tensor, size: int, *, labels: bool = False)
     tensor = torch.as_tensor(np.ascontiguousarray(slices))
     frame = Frame(tuple(tensor.shape[-2:]), size)  # type: ignore[arg-type]
     if labels:
-        scaled = F.interpolate(tensor[:, None].float(), size=frame.inner, mode="nearest")[:, 0].to(tensor.dtype)
+        # "nearest-exact", not "nearest": torch's "nearest" samples source pixel floor(i * scale), which put
+        # label maps a third to a half of a model pixel off the image along each axis, and the models
+        # trained on them drew every mask that far off (tests/segmentation/test_slices.py). An exact 2x
+        # reduction stays a quarter pixel off: no source pixel sits at a model pixel's centre.
+        scaled = F.interpolate(tensor[:, None].float(), size=frame.inner, mode="nearest-exact")[:, 0]
+        scaled = scaled.to(tensor.dtype)
     else:
         scaled = F.interpolate(tensor[:, None].float(), size=frame.inner, mode="bilinear", antialias=True)[:, 0]
     return F.pad(scaled, (0, size - frame.inner[1], 0, size - frame.inner[0]))
