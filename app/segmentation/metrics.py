@@ -101,8 +101,8 @@ def label_scores(predicted: Volume, reference: Volume, labels: Iterable[Label] =
 def where_predicted(predicted: Volume, reference: Volume, labels: Iterable[Label]) -> dict[str, dict[str, int]]:
     """For each predicted label, its voxels counted by the reference label they fall on (names as keys).
 
-    Dice says how much a label is wrong; this says where: a cartilage plate that spills into its bone
-    reads as too thick, one that spills into joint fluid or meniscus does not touch the bone side.
+    Dice says how much a label is wrong; this says where: into its bone (its bone surface, and so its
+    thickness, is wrong there), into joint fluid or a meniscus, or into another plate.
     """
     out: dict[str, dict[str, int]] = {}
     for label in labels:

@@ -266,7 +266,7 @@ def markdown(summary: dict[str, Any]) -> str:
     parts += [
         "",
         "Where the predicted plates and menisci lie: their voxels (all cases) by the reference label under "
-        "them. A plate spilling into its bone reads too thick; one spilling into fluid or meniscus does not.",
+        "them: drawn into its bone, into joint fluid or a meniscus, or into another plate.",
         "",
         _markdown_table(["predicted", "voxels", *WHERE_GROUPS, "anything else: which"], where_rows(summary)),
     ]
