@@ -34,10 +34,15 @@ class TrainingData(BaseModel):
     case_folders: list[str] = Field(default_factory=list, description="labelled exams (DICOM or NIfTI + labels)")
     image_size: int = 256
 
+    @property
+    def seeds(self) -> range:
+        """The training phantoms' seeds."""
+        return range(self.first_seed, self.first_seed + self.phantoms)
+
     @model_validator(mode="after")
     def _seeds_apart(self) -> TrainingData:
         """Training seeds stay clear of the validation phantoms and of the held-out evaluation."""
-        seeds = range(self.first_seed, self.first_seed + self.phantoms)
+        seeds = self.seeds
         validation = range(VALIDATION_SEED, VALIDATION_SEED + self.validation_phantoms)
         overlaps = seeds.start < validation.stop and validation.start < seeds.stop
         if self.phantoms and (seeds.stop > HELD_OUT_SEED or overlaps):
@@ -75,8 +80,7 @@ def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
     maps = [translate(read_label_map(Path(path)), mapping) for path in data.synthesised_from]
     # spawned, not forked: a fork of a process whose torch / OpenMP threads are running can deadlock
     with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
-        seeds = range(data.first_seed, data.first_seed + data.phantoms)
-        training = [pool.submit(phantom_slices, seed, size, None, data.grades) for seed in seeds]
+        training = [pool.submit(phantom_slices, seed, size, None, data.grades) for seed in data.seeds]
         training += [
             pool.submit(synthesised_slices, labels, map_index, index, size)
             for map_index, labels in enumerate(maps)
