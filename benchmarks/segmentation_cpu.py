@@ -6,8 +6,9 @@
 One phantom (held-out seed 9000, right knee, grade 2) is generated with the protocol, and its first echo
 goes through :meth:`Segmenter.segment` once per runtime after one warm-up run on its middle 8 slices
 (session creation and first-call allocations are paid once per worker, not per knee). Stages are the
-chain's own ``Segmentation.timings_s`` (detector, image encoder, mask decoder, 3D post-processing); the
-total is the wall time of ``segment`` and so includes the slice preparation the stages leave out.
+chain's own ``Segmentation.timings_s`` (detector, image encoder, mask decoder, the joint-region pass when
+the model card asks for one, 3D post-processing); the total is the wall time of ``segment`` and so
+includes the slice preparation the stages leave out.
 Threads: whatever torch and ONNX Runtime choose on this machine (printed); run it on a quiet machine.
 """
 
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.volume import Volume
 
-STAGES = ("detector", "encoder", "decoder", "postprocess")
+STAGES = ("detector", "encoder", "decoder", "joint", "postprocess")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -57,6 +57,10 @@ def train_seg(
     data: Annotated[
         list[Path], typer.Option("--data", help="Folder of labelled exams: one sub-folder per exam (repeatable).")
     ] = [],  # noqa: B006
+    joint_pass_pixel_mm: Annotated[
+        float | None,
+        typer.Option(help="Also train on joint-region windows at this model pixel (mm): the chain's second pass."),
+    ] = None,
     steps: Annotated[int, typer.Option(help="Optimisation steps (early stopping may end sooner).")] = 3400,
     batch_size: Annotated[int, typer.Option(help="Slices per step.")] = 6,
     learning_rate: Annotated[float, typer.Option(help="AdamW learning rate of the SAM.")] = 1e-3,
@@ -98,6 +102,7 @@ def train_seg(
             label_map=label_map,
             case_folders=[str(p) for p in data],
             image_size=sam_config.image_size,
+            joint_pass_pixel_mm=joint_pass_pixel_mm,
         )
     except ValueError as exc:  # pydantic says which seed range or grade is wrong
         raise _fail(str(exc)) from exc

@@ -48,6 +48,12 @@ class SegmentationCard(BaseModel):
     detector_from: str | None = Field(
         default=None, description="another model whose detector this one uses (a site's SAM without its own)"
     )
+    joint_pass_pixel_mm: float | None = Field(
+        default=None,
+        gt=0,
+        description="model pixel (mm) of the chain's second pass over the joint region "
+        "(app.segmentation.joint); only for a model trained at that scale; absent: one pass",
+    )
     description: str = ""
     training: dict = Field(default_factory=dict, description="data, recipe and the command that trained it")
     metrics: dict = Field(default_factory=dict, description="figures with the command that measured them")

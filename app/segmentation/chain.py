@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from app.log import get_logger
 from app.segmentation.card import configured_model
 from app.segmentation.classes import PromptClass
+from app.segmentation.joint import Window, joint_window
 from app.segmentation.networks import Networks, Runtime, load_networks
 from app.segmentation.postprocess import clean, close_interfaces, to_labels
 from app.segmentation.prompts import consistent, slice_boxes
@@ -48,10 +49,17 @@ class Segmentation:
 class Segmenter:
     """A configured model (registry + card) ready to segment knee volumes."""
 
-    def __init__(self, networks: Networks, model_versions: dict[str, str], batch: int = 8) -> None:
+    def __init__(
+        self,
+        networks: Networks,
+        model_versions: dict[str, str],
+        batch: int = 8,
+        joint_pixel_mm: float | None = None,
+    ) -> None:
         self.networks = networks
         self.model_versions = model_versions
         self.batch = batch
+        self.joint_pixel_mm = joint_pixel_mm  # None: one pass over whole slices (app.segmentation.joint)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, runtime: Runtime | None = None) -> Segmenter:
@@ -61,7 +69,7 @@ class Segmenter:
         runtime = runtime or settings.segmentation_runtime
         networks = load_networks(model.folder, model.card, (model.detector_folder, model.detector_card), runtime)
         log.info("segmentation model loaded", model=model.card.name, version=model.card.version, runtime=runtime)
-        return cls(networks, model.versions, settings.segmentation_batch)
+        return cls(networks, model.versions, settings.segmentation_batch, model.card.joint_pass_pixel_mm)
 
     def segment(self, image: Volume, laterality: Literal["left", "right"], *, progress: bool = False) -> Segmentation:
         """Segment ``image`` slice by slice along axis 0 (sagittal for the knee protocols it was trained on)."""
@@ -72,7 +80,7 @@ class Segmenter:
         normalised = normalise_volume(image.array)
         best = np.full(image.shape, -np.inf, dtype=np.float32)
         winner = np.zeros(image.shape, dtype=np.uint8)
-        timings = dict.fromkeys(("detector", "encoder", "decoder", "postprocess"), 0.0)
+        timings = dict.fromkeys(("detector", "encoder", "decoder", "joint", "postprocess"), 0.0)
 
         starts = list(range(0, image.shape[0], self.batch))
         batches = [to_model(normalised[s : s + self.batch], size).numpy() for s in starts]
@@ -103,6 +111,14 @@ class Segmenter:
                     timings["decoder"] += time.perf_counter() - began
                 advance()
 
+        window = None
+        if self.joint_pixel_mm is not None:
+            window = joint_window(winner, image.spacing_mm[1:], size, self.joint_pixel_mm)  # type: ignore[arg-type]
+        if window is not None:
+            began = time.perf_counter()
+            self._joint_pass(normalised, [window.move(b, frame, size) for b in boxes], window, best, winner, progress)
+            timings["joint"] = time.perf_counter() - began
+
         began = time.perf_counter()
         classes = close_interfaces(clean(np.where(best > 0, winner, 0).astype(np.uint8)))
         labels = to_labels(classes, image, laterality)
@@ -110,6 +126,33 @@ class Segmenter:
         timings["postprocess"] = time.perf_counter() - began
         log.info("segmented", slices=image.shape[0], **{f"{k}_s": round(v, 3) for k, v in timings.items()})
         return Segmentation(image.with_array(labels), confidence, timings)
+
+    def _joint_pass(
+        self,
+        normalised: NDArray[np.float32],
+        boxes: list[dict[int, NDArray[np.float32]]],
+        window: Window,
+        best: NDArray[np.float32],
+        winner: NDArray[np.uint8],
+        progress: bool,
+    ) -> None:
+        """Re-segment ``window`` of every slice with ``boxes`` (already in the window's frame), replacing the
+        first pass there; ``best`` / ``winner`` are updated through views of the window."""
+        size = self.networks.config.image_size
+        frame = Frame(window.shape, size)
+        crop = normalised[:, window.rows, window.cols]
+        region_best, region_winner = best[:, window.rows, window.cols], winner[:, window.rows, window.cols]
+        starts = list(range(0, len(crop), self.batch))
+        with _progress(progress, "refining the joint", len(starts)) as advance:
+            for start in starts:
+                wanted = [k for k in range(start, min(start + self.batch, len(crop))) if boxes[k]]
+                if wanted:
+                    embeddings = self.networks.encode(to_model(crop[wanted], size).numpy())
+                    for row, k in enumerate(wanted):
+                        region_best[k] = -np.inf
+                        region_winner[k] = 0
+                        self._decode(embeddings[row : row + 1], boxes[k], frame, region_best[k], region_winner[k])
+                advance()
 
     def _decode(
         self,

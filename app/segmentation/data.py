@@ -16,6 +16,7 @@ out: the detector sees empty space around the knee in every slice it learns from
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from scipy import ndimage
 from app.imaging.phantom import PROTOCOLS, generate_phantom
 from app.imaging.phantom.protocols import ProtocolSpec
 from app.segmentation.classes import CLASS_LABELS
+from app.segmentation.joint import Window, joint_window
 from app.segmentation.slices import normalise_volume, to_model
 from schemas.volume import Volume
 
@@ -34,6 +36,8 @@ from schemas.volume import Volume
 HELD_OUT_SEED = 9000
 #: Matrices the randomised protocol may draw: never the held-out protocol's 384.
 TRAINING_MATRICES = (224, 256, 288, 320, 448)
+#: Joint-region training windows are shifted up to this far (mm) from where the chain would put them.
+JOINT_SHIFT_MM = 8.0
 
 
 @dataclass(frozen=True)
@@ -71,17 +75,40 @@ def class_map(labels: NDArray) -> NDArray[np.uint8]:
     return lookup[np.clip(labels, 0, lookup.size - 1).astype(np.intp)]
 
 
-def volume_slices(image: NDArray, labels: NDArray, size: int) -> SliceSet:
-    """Slices (axis 0) of one image volume and its project label map that hold knee tissue."""
+def volume_slices(image: NDArray, labels: NDArray, size: int, window: Window | None = None) -> SliceSet:
+    """Slices (axis 0) of one image volume and its project label map that hold knee tissue; with
+    ``window``, that part of each slice, the volume normalised whole first, as the chain does."""
     if image.shape != labels.shape:
         raise ValueError(f"image {image.shape} and labels {labels.shape} are not on one grid")
-    classes = class_map(labels)
+    normalised, classes = normalise_volume(image), class_map(labels)
+    if window is not None:
+        normalised, classes = normalised[:, window.rows, window.cols], classes[:, window.rows, window.cols]
     keep = np.flatnonzero(classes.reshape(len(classes), -1).any(axis=1))
     if keep.size == 0:
         return SliceSet(np.zeros((0, size, size), np.float16), np.zeros((0, size, size), np.uint8))
-    images = to_model(normalise_volume(image)[keep], size).numpy().astype(np.float16)
+    images = to_model(normalised[keep], size).numpy().astype(np.float16)
     maps = to_model(classes[keep], size, labels=True).numpy().astype(np.uint8)
     return SliceSet(images, maps)
+
+
+def training_slices(
+    image: NDArray, labels: NDArray, size: int, joint: tuple[tuple[float, float], float] | None, seed: list[int]
+) -> SliceSet:
+    """Whole slices, plus, with ``joint`` = (in-plane spacing mm, the joint pass's model pixel mm), the
+    joint pass's windows (:mod:`app.segmentation.joint`) at that pixel size give or take 15 %, shifted up
+    to :data:`JOINT_SHIFT_MM`: the model learns the scale and the off-centre windows the chain shows it."""
+    whole = volume_slices(image, labels, size)
+    if joint is None:
+        return whole
+    spacing, pixel_mm = joint
+    rng = np.random.default_rng([*seed, 13])
+    scale = rng.uniform(0.85, 1.15)
+    window = joint_window(class_map(labels), spacing, size, pixel_mm * scale, most_of_slice=1.0)
+    if window is None:  # the window would be the whole slice: nothing new to learn
+        return whole
+    shift = np.round(rng.uniform(-JOINT_SHIFT_MM, JOINT_SHIFT_MM, 2) / np.asarray(spacing)).astype(int)
+    window = window.shifted((int(shift[0]), int(shift[1])), labels.shape[1:])
+    return SliceSet.concatenate([whole, volume_slices(image, labels, size, window)])
 
 
 def random_protocol(rng: np.random.Generator) -> ProtocolSpec:
@@ -107,12 +134,17 @@ def random_protocol(rng: np.random.Generator) -> ProtocolSpec:
 
 
 def phantom_slices(
-    seed: int, size: int, protocol: ProtocolSpec | None = None, grades: Sequence[int] | None = None
+    seed: int,
+    size: int,
+    protocol: ProtocolSpec | None = None,
+    grades: Sequence[int] | None = None,
+    joint_pixel_mm: float | None = None,
 ) -> SliceSet:
     """One phantom knee (random side, grade and, unless given, protocol) as training slices.
 
     ``grades`` narrows the grade to a choice among those given (repeat a grade to weight it): a fine-tune
     can dwell on the thin and denuded cartilage of advanced osteoarthritis. Without it, 0-4 alike.
+    ``joint_pixel_mm`` adds the joint pass's windows (:func:`training_slices`).
     """
     if seed >= HELD_OUT_SEED and protocol is None:
         raise ValueError(f"seeds from {HELD_OUT_SEED} are the held-out evaluation phantoms")
@@ -124,18 +156,31 @@ def phantom_slices(
     echoes = phantom.images[spec.name].array
     weight = rng.uniform(0.0, 1.0)  # either DESS echo or a mix: sites show the model different echoes
     image = echoes[0] if protocol is not None else (1 - weight) * echoes[0] + weight * echoes[1]
-    return volume_slices(image, phantom.labels.array, size)
+    joint = ((spec.pixel_mm, spec.pixel_mm), joint_pixel_mm) if joint_pixel_mm else None
+    return training_slices(image, phantom.labels.array, size, joint, [seed])
 
 
-def sagittal_display(volume: Volume) -> NDArray:
-    """The array as a sagittal DICOM series shows it: slices left-right, rows top to bottom (superior first)."""
+def _display_axes(volume: Volume) -> tuple[int, int, int]:
+    """The array axes a sagittal display shows as slices, rows (superior-inferior) and columns."""
     direction = volume.direction
     first = int(np.argmax(np.abs(direction[0])))
     rest = [axis for axis in range(3) if axis != first]
     row = max(rest, key=lambda axis: abs(direction[2, axis]))
     column = next(axis for axis in rest if axis != row)
+    return first, row, column
+
+
+def sagittal_display(volume: Volume) -> NDArray:
+    """The array as a sagittal DICOM series shows it: slices left-right, rows top to bottom (superior first)."""
+    first, row, column = _display_axes(volume)
     array = np.transpose(volume.array, (first, row, column))
-    return np.ascontiguousarray(array[:, ::-1] if direction[2, row] > 0 else array)
+    return np.ascontiguousarray(array[:, ::-1] if volume.direction[2, row] > 0 else array)
+
+
+def _display_spacing(volume: Volume) -> tuple[float, float]:
+    """In-plane pixel spacing (rows, columns) of :func:`sagittal_display`'s slices, mm."""
+    _, row, column = _display_axes(volume)
+    return (volume.spacing_mm[row], volume.spacing_mm[column])
 
 
 def synthesise(labels: NDArray, rng: np.random.Generator) -> NDArray[np.float32]:
@@ -156,18 +201,24 @@ def synthesise(labels: NDArray, rng: np.random.Generator) -> NDArray[np.float32]
     return np.abs(image)
 
 
-def synthesised_slices(labels: Volume, seed: int, index: int, size: int) -> SliceSet:
-    """SynthSeg-style image ``index`` of one real label map (project labels), as training slices.
+def synthesised_slices(
+    labels: Volume, seed: int, index: int, size: int, joint_pixel_mm: float | None = None
+) -> SliceSet:
+    """SynthSeg-style image ``index`` of one real label map (project labels), as training slices
+    (``joint_pixel_mm``: with the joint pass's windows, :func:`training_slices`).
 
     Each image has its own seed, so a run can make them in any order or process.
     """
     array = sagittal_display(labels)
     rng = np.random.default_rng([seed, index, 11])
-    return volume_slices(synthesise(array, rng), array, size)
+    spacing = _display_spacing(labels)
+    joint = (spacing, joint_pixel_mm) if joint_pixel_mm else None
+    return training_slices(synthesise(array, rng), array, size, joint, [seed, index])
 
 
-def from_case_folder(case: Path, size: int) -> SliceSet:
-    """A labelled exam: ``labels.nii.gz`` (project convention) beside DICOM series or ``image.nii.gz``.
+def from_case_folder(case: Path, size: int, joint_pixel_mm: float | None = None) -> SliceSet:
+    """A labelled exam: ``labels.nii.gz`` (project convention) beside DICOM series or ``image.nii.gz``
+    (``joint_pixel_mm``: with the joint pass's windows, :func:`training_slices`).
 
     The morphology series is chosen as the analysis chooses it; labels in another grid are resampled
     (nearest neighbour) onto it through patient coordinates.
@@ -187,4 +238,5 @@ def from_case_folder(case: Path, size: int) -> SliceSet:
         image = select_series(load_acquisitions(case)).morphology.volume(0)
     if labels.shape != image.shape or not np.allclose(labels.affine, image.affine, atol=1e-3):
         labels = resample_nearest(labels, image.affine, image.shape)
-    return volume_slices(image.array, labels.array, size)
+    joint = ((image.spacing_mm[1], image.spacing_mm[2]), joint_pixel_mm) if joint_pixel_mm else None
+    return training_slices(image.array, labels.array, size, joint, [zlib.crc32(case.name.encode())])

@@ -33,6 +33,12 @@ class TrainingData(BaseModel):
     label_map: str | None = Field(default=None, description="mapping of the synthesis label maps (e.g. pymskt)")
     case_folders: list[str] = Field(default_factory=list, description="labelled exams (DICOM or NIfTI + labels)")
     image_size: int = 256
+    joint_pass_pixel_mm: float | None = Field(
+        default=None,
+        gt=0,
+        description="also learn the chain's joint-region windows at this model pixel (app.segmentation.joint); "
+        "the card then asks the chain for that second pass",
+    )
 
     @property
     def seeds(self) -> range:
@@ -80,14 +86,18 @@ def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
     maps = [translate(read_label_map(Path(path)), mapping) for path in data.synthesised_from]
     # spawned, not forked: a fork of a process whose torch / OpenMP threads are running can deadlock
     with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
-        training = [pool.submit(phantom_slices, seed, size, None, data.grades) for seed in data.seeds]
+        joint = data.joint_pass_pixel_mm
+        training = [pool.submit(phantom_slices, seed, size, None, data.grades, joint) for seed in data.seeds]
         training += [
-            pool.submit(synthesised_slices, labels, map_index, index, size)
+            pool.submit(synthesised_slices, labels, map_index, index, size, joint)
             for map_index, labels in enumerate(maps)
             for index in range(data.synthesised_per_map)
         ]
-        validation = [pool.submit(phantom_slices, VALIDATION_SEED + i, size) for i in range(data.validation_phantoms)]
+        validation = [
+            pool.submit(phantom_slices, VALIDATION_SEED + i, size, None, None, joint)
+            for i in range(data.validation_phantoms)
+        ]
         training_parts = [job.result() for job in training]
         validation_parts = [job.result() for job in validation]
-    training_parts += [from_case_folder(Path(folder), size) for folder in data.case_folders]
+    training_parts += [from_case_folder(Path(folder), size, data.joint_pass_pixel_mm) for folder in data.case_folders]
     return SliceSet.concatenate(training_parts), SliceSet.concatenate(validation_parts)

@@ -78,6 +78,7 @@ def package_model(
         architecture=sam_config.model_dump(mode="json"),
         files={},
         description="SAM-family promptable segmenter with an AutoLabel box detector (msk-cds).",
+        joint_pass_pixel_mm=data_description.joint_pass_pixel_mm,
         training={
             **training,
             "data": data_description.model_dump(mode="json"),

@@ -41,7 +41,7 @@ def test_default_model_segments_a_held_out_phantom_on_both_runtimes(small_knee: 
         assert _dice(onnx.labels.array == label, truth.array == label) > 0.8, label.name
     assert set(onnx.confidence) >= {"femur", "tibia", "femoral_cartilage"}
     assert all(0.0 <= value <= 1.0 for value in onnx.confidence.values())
-    assert set(onnx.timings_s) == {"detector", "encoder", "decoder", "postprocess"}
+    assert set(onnx.timings_s) == {"detector", "encoder", "decoder", "joint", "postprocess"}
 
 
 def test_model_versions_come_from_the_card_without_torch_weights() -> None:

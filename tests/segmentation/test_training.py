@@ -86,7 +86,9 @@ def test_the_loss_falls_on_a_fixed_batch(slices: SliceSet) -> None:
 
 def test_a_training_run_writes_a_complete_model_folder(slices: SliceSet, tmp_path: Path) -> None:
     config = TrainConfig(steps=2, batch_size=2, validate_every=1, warmup_steps=1)
-    card = train_model(tmp_path / "m", "micro", "0.0.1", MICRO, config, (slices, slices), TrainingData(phantoms=1))
+    data = TrainingData(phantoms=1, joint_pass_pixel_mm=0.4)
+    card = train_model(tmp_path / "m", "micro", "0.0.1", MICRO, config, (slices, slices), data)
+    assert card.joint_pass_pixel_mm == 0.4  # the chain makes the second pass the model was trained for
     assert set(card.files) == {"sam", "detector", "encoder_onnx", "decoder_onnx", "detector_onnx"}
     assert read_card(tmp_path / "m") == card
     assert card.training["steps_run"] == 2 and card.training["recipe"]["freeze_prompt_encoder"] is True
