@@ -29,7 +29,7 @@ JOINT_CLASSES = (
 )
 #: Context kept around those tissues on every side, mm.
 MARGIN_MM = 10.0
-#: Share of the tissues' pixels (in-plane projection) allowed outside the window at each end, percent.
+#: Share of the tissues' voxels allowed outside the window at each end (rows, columns), percent.
 OUTLIER_PERCENT = 0.5
 #: A window this close to the whole slice (fraction of each side) gains too little to be worth a pass.
 MOST_OF_SLICE = 0.85
@@ -83,16 +83,17 @@ def joint_window(
     Its side is ``size`` model pixels of ``pixel_mm``, or larger when the tissues and margin need more
     room; it is shifted, not shrunk, to stay inside the slice.
     """
-    present = np.isin(winner, [int(c) + 1 for c in JOINT_CLASSES]).any(axis=0)
+    present = np.isin(winner, [int(c) + 1 for c in JOINT_CLASSES])
     if not present.any():
         return None
     spacing = np.asarray(spacing_mm, dtype=float)
-    where = np.argwhere(present)
-    # percentiles, not the extremes: a few stray voxels of the first pass must not stretch the window
+    where = np.argwhere(present)[:, 1:]
+    # percentiles of the voxels, not the extremes: a stray blob of the first pass on a few slices (before
+    # the 3D clean-up) must not stretch the window
     low = np.percentile(where, OUTLIER_PERCENT, axis=0) * spacing - MARGIN_MM
     high = (np.percentile(where, 100 - OUTLIER_PERCENT, axis=0) + 1) * spacing + MARGIN_MM
     side_mm = max(float((high - low).max()), size * pixel_mm)
-    extent = np.array(present.shape)
+    extent = np.array(present.shape[1:])
     side = np.minimum(np.round(side_mm / spacing).astype(int), extent)
     if side.max() >= most_of_slice * extent.max():  # the model frame scales by the longest side
         return None
