@@ -64,6 +64,7 @@ def inspect(
     MSKCDS_DICOMWEB_PASSWORD or MSKCDS_DICOMWEB_TOKEN) is read as WADO-RS metadata only: no pixels move.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from app.clients.errors import UpstreamError
@@ -76,7 +77,9 @@ def inspect(
         else:
             acquisitions = load_acquisitions(Path(path))
     except (LoaderError, UpstreamError, ValueError) as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        # soft_wrap: a path in the message stays on one line (rich otherwise breaks it at 80 columns when
+        # stderr is not a terminal); escape: brackets in a path are not markup
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     if json_output:
         typer.echo(json.dumps({"acquisitions": [a.summary() for a in acquisitions]}, indent=2))

@@ -55,6 +55,8 @@ def test_bad_protocol_override_exits_with_a_message(tmp_path: Path) -> None:
 
 
 def test_inspect_of_a_missing_path_exits_with_a_message(tmp_path: Path) -> None:
-    result = _mskcds("inspect", str(tmp_path / "nowhere"))
+    missing = tmp_path / "a-folder-name-long-enough-to-pass-eighty-columns" / "[nowhere]"
+    result = _mskcds("inspect", str(missing))
     assert result.returncode == 1
-    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+    # the whole path on one line, brackets and all: a user can copy it from the message
+    assert f"{missing} does not exist" in result.stderr and "Traceback" not in result.stderr
