@@ -31,7 +31,7 @@ JOINT_CLASSES = (
 MARGIN_MM = 10.0
 #: Share of the tissues' voxels allowed outside the window at each end (rows, columns), percent.
 OUTLIER_PERCENT = 0.5
-#: A window this close to the whole slice (fraction of each side) gains too little to be worth a pass.
+#: A window whose longest side is this close to the slice's (a fraction) gains too little to be worth a pass.
 MOST_OF_SLICE = 0.85
 #: Smallest clipped box side kept in the window, model pixels (a sliver at the edge is no prompt).
 MIN_BOX_PX = 2.0
