@@ -13,6 +13,7 @@ DEADLINE_S=${DEADLINE_S:-560}     # the whole script; the device's command limit
 PHANTOMS=${PHANTOMS:-64}
 SYNTHESISED=${SYNTHESISED:-12}
 BATCH=${BATCH:-32}
+TRAIN_ARGS=${TRAIN_ARGS:-}       # more train-seg options, e.g. "--joint-pass-pixel-mm 0.39 --grade 3 --grade 4"
 
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
@@ -30,6 +31,6 @@ echo "train-seg budget: $minutes min" > "$OUT/train.log"
 python3 -m app.cli train-seg --out "$OUT/knee-sam-tiny" --device cuda --workers "$(nproc)" --minutes "$minutes" \
     --phantoms "$PHANTOMS" --validation-phantoms 3 --synthesised-per-map "$SYNTHESISED" \
     --synthesise-from .devdata/SAG_3D_DESS_RIGHT_bones_cart_men_fib-label.nrrd --label-map pymskt \
-    --steps 100000 --batch-size "$BATCH" --validate-every 1000 --patience 100 --seed 0 >> "$OUT/train.log" 2>&1
+    --steps 100000 --batch-size "$BATCH" --validate-every 1000 --patience 100 --seed 0 $TRAIN_ARGS >> "$OUT/train.log" 2>&1
 echo "train-seg exit $? after $SECONDS s" >> "$OUT/train.log"
 rm -f "$OUT/knee-sam-tiny/training/checkpoint.pt"  # 8 files come back: the model folder and two logs
