@@ -21,8 +21,9 @@ import argparse
 import numpy as np
 import torch
 
+from app.measurement import measure_knee
 from app.segmentation.data import class_map
-from app.segmentation.evaluation import THICKNESS_REGIONS, Case, _measure, held_out_cases, truth_values
+from app.segmentation.evaluation import THICKNESS_REGIONS, Case, compared, held_out_cases, truth_values
 from app.segmentation.joint import joint_window
 from app.segmentation.metrics import label_scores
 from app.segmentation.postprocess import to_labels
@@ -43,7 +44,8 @@ def round_trip(classes: np.ndarray, size: int) -> np.ndarray:
 def report(case: Case, name: str, classes: np.ndarray) -> None:
     labels = case.image.with_array(to_labels(classes, case.image, case.laterality))
     dice = {s.label.name.lower(): s.dice for s in label_scores(labels, case.reference) if s.label in CARTILAGE}
-    measured, truth = _measure(labels, case, []), truth_values(case.truth) if case.truth else {}
+    measured = compared(measure_knee(labels, case.laterality, case.laterality_source).biomarkers)
+    truth = truth_values(case.truth) if case.truth else {}
     errors = []
     for region in THICKNESS_REGIONS:
         key = f"cartilage_thickness_mean:{region}"

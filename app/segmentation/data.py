@@ -28,7 +28,7 @@ from scipy import ndimage
 from app.imaging.phantom import PROTOCOLS, generate_phantom
 from app.imaging.phantom.protocols import ProtocolSpec
 from app.segmentation.classes import CLASS_LABELS
-from app.segmentation.joint import Window, joint_window
+from app.segmentation.joint import joint_window
 from app.segmentation.slices import normalise_volume, to_model
 from schemas.volume import Volume
 
@@ -75,20 +75,10 @@ def class_map(labels: NDArray) -> NDArray[np.uint8]:
     return lookup[np.clip(labels, 0, lookup.size - 1).astype(np.intp)]
 
 
-def volume_slices(image: NDArray, labels: NDArray, size: int, window: Window | None = None) -> SliceSet:
-    """Slices (axis 0) of one image volume and its project label map that hold knee tissue; with
-    ``window``, that part of each slice, the volume normalised whole first, as the chain does."""
-    if image.shape != labels.shape:
-        raise ValueError(f"image {image.shape} and labels {labels.shape} are not on one grid")
-    normalised, classes = normalise_volume(image), class_map(labels)
-    if window is not None:
-        normalised, classes = normalised[:, window.rows, window.cols], classes[:, window.rows, window.cols]
-    keep = np.flatnonzero(classes.reshape(len(classes), -1).any(axis=1))
-    if keep.size == 0:
-        return SliceSet(np.zeros((0, size, size), np.float16), np.zeros((0, size, size), np.uint8))
-    images = to_model(normalised[keep], size).numpy().astype(np.float16)
-    maps = to_model(classes[keep], size, labels=True).numpy().astype(np.uint8)
-    return SliceSet(images, maps)
+def volume_slices(image: NDArray, labels: NDArray, size: int) -> SliceSet:
+    """Slices (axis 0) of one image volume and its project label map that hold knee tissue."""
+    _same_grid(image, labels)
+    return _model_slices(normalise_volume(image), class_map(labels), size)
 
 
 def training_slices(
@@ -96,19 +86,38 @@ def training_slices(
 ) -> SliceSet:
     """Whole slices, plus, with ``joint`` = (in-plane spacing mm, the joint pass's model pixel mm), the
     joint pass's windows (:mod:`app.segmentation.joint`) at that pixel size give or take 15 %, shifted up
-    to :data:`JOINT_SHIFT_MM`: the model learns the scale and the off-centre windows the chain shows it."""
-    whole = volume_slices(image, labels, size)
+    to :data:`JOINT_SHIFT_MM`: the model learns the scale and the off-centre windows the chain shows it.
+    Windows are cut from the volume normalised whole, as the chain cuts them."""
+    _same_grid(image, labels)
+    normalised, classes = normalise_volume(image), class_map(labels)
+    whole = _model_slices(normalised, classes, size)
     if joint is None:
         return whole
     spacing, pixel_mm = joint
     rng = np.random.default_rng([*seed, 13])
     scale = rng.uniform(0.85, 1.15)
-    window = joint_window(class_map(labels), spacing, size, pixel_mm * scale, most_of_slice=1.0)
+    window = joint_window(classes, spacing, size, pixel_mm * scale, most_of_slice=1.0)
     if window is None:  # the window would be the whole slice: nothing new to learn
         return whole
     shift = np.round(rng.uniform(-JOINT_SHIFT_MM, JOINT_SHIFT_MM, 2) / np.asarray(spacing)).astype(int)
-    window = window.shifted((int(shift[0]), int(shift[1])), labels.shape[1:])
-    return SliceSet.concatenate([whole, volume_slices(image, labels, size, window)])
+    window = window.shifted((int(shift[0]), int(shift[1])), classes.shape[1:])
+    cut = (slice(None), window.rows, window.cols)
+    return SliceSet.concatenate([whole, _model_slices(normalised[cut], classes[cut], size)])
+
+
+def _same_grid(image: NDArray, labels: NDArray) -> None:
+    if image.shape != labels.shape:
+        raise ValueError(f"image {image.shape} and labels {labels.shape} are not on one grid")
+
+
+def _model_slices(normalised: NDArray[np.float32], classes: NDArray[np.uint8], size: int) -> SliceSet:
+    """The slices that hold knee tissue, image and class map, in the model frame."""
+    keep = np.flatnonzero(classes.reshape(len(classes), -1).any(axis=1))
+    if keep.size == 0:
+        return SliceSet(np.zeros((0, size, size), np.float16), np.zeros((0, size, size), np.uint8))
+    images = to_model(normalised[keep], size).numpy().astype(np.float16)
+    maps = to_model(classes[keep], size, labels=True).numpy().astype(np.uint8)
+    return SliceSet(images, maps)
 
 
 def random_protocol(rng: np.random.Generator) -> ProtocolSpec:

@@ -84,9 +84,9 @@ def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
     size = data.image_size
     mapping = label_mapping(data.label_map)
     maps = [translate(read_label_map(Path(path)), mapping) for path in data.synthesised_from]
+    joint = data.joint_pass_pixel_mm
     # spawned, not forked: a fork of a process whose torch / OpenMP threads are running can deadlock
     with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
-        joint = data.joint_pass_pixel_mm
         training = [pool.submit(phantom_slices, seed, size, None, data.grades, joint) for seed in data.seeds]
         training += [
             pool.submit(synthesised_slices, labels, map_index, index, size, joint)
@@ -99,5 +99,5 @@ def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
         ]
         training_parts = [job.result() for job in training]
         validation_parts = [job.result() for job in validation]
-    training_parts += [from_case_folder(Path(folder), size, data.joint_pass_pixel_mm) for folder in data.case_folders]
+    training_parts += [from_case_folder(Path(folder), size, joint) for folder in data.case_folders]
     return SliceSet.concatenate(training_parts), SliceSet.concatenate(validation_parts)
