@@ -35,6 +35,17 @@ class ModelFile(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class TestTimeView(BaseModel):
+    """One view of every slice that the chain decodes and averages (test-time augmentation): moved by
+    ``shift`` (rows, columns) pixels of the slice's own grid, mirrored left-right in the model frame or not.
+    The operations live with the chain (:class:`app.segmentation.views.View`); this is what a card states."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shift: tuple[int, int] = (0, 0)
+    mirror: bool = False
+
+
 class SegmentationCard(BaseModel):
     """The model card of a SAM-family segmenter (+ its AutoLabel detector)."""
 
@@ -53,6 +64,12 @@ class SegmentationCard(BaseModel):
         gt=0,
         description="model pixel (mm) of the chain's second pass over the joint region "
         "(app.segmentation.joint); only for a model trained at that scale; absent: one pass",
+    )
+    test_time_views: list[TestTimeView] = Field(
+        default_factory=lambda: [TestTimeView()],
+        min_length=1,
+        description="views of each slice whose logits the chain averages; the card's metrics were measured "
+        "with them; absent: one plain view",
     )
     description: str = ""
     training: dict = Field(default_factory=dict, description="data, recipe and the command that trained it")

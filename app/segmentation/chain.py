@@ -2,8 +2,9 @@
 
 Unlike the source paper's code, which runs the image encoder once per box, each slice is encoded once
 (in batches) and that embedding is decoded for all of the slice's boxes; the detector runs on the same
-batches. Masks are brought back to each slice's own grid from the model frame, and tissues are merged by
-taking, voxel by voxel, the class with the highest mask logit, so no voxel carries two labels.
+batches. Masks are brought back to each slice's own grid from the model frame (averaged over the card's
+test-time views, :mod:`app.segmentation.views`), and tissues are merged by taking, voxel by voxel, the
+class with the highest mask logit, so no voxel carries two labels.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from app.log import get_logger
@@ -25,7 +25,8 @@ from app.segmentation.joint import Window, joint_window
 from app.segmentation.networks import Networks, Runtime, load_networks
 from app.segmentation.postprocess import clean, close_interfaces, to_labels
 from app.segmentation.prompts import consistent, slice_boxes
-from app.segmentation.slices import Frame, normalise_volume, restore, to_model
+from app.segmentation.slices import Frame, normalise_volume, to_model
+from app.segmentation.views import View
 from app.settings import Settings, get_settings
 from schemas.labels import Label
 from schemas.volume import Volume
@@ -55,11 +56,13 @@ class Segmenter:
         model_versions: dict[str, str],
         batch: int = 8,
         joint_pixel_mm: float | None = None,
+        views: tuple[View, ...] = (View(),),
     ) -> None:
         self.networks = networks
         self.model_versions = model_versions
         self.batch = batch
         self.joint_pixel_mm = joint_pixel_mm  # None: one pass over whole slices (app.segmentation.joint)
+        self.views = views  # each slice is decoded once per view and the views' logits averaged
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, runtime: Runtime | None = None) -> Segmenter:
@@ -69,7 +72,8 @@ class Segmenter:
         runtime = runtime or settings.segmentation_runtime
         networks = load_networks(model.folder, model.card, (model.detector_folder, model.detector_card), runtime)
         log.info("segmentation model loaded", model=model.card.name, version=model.card.version, runtime=runtime)
-        return cls(networks, model.versions, settings.segmentation_batch, model.card.joint_pass_pixel_mm)
+        views = tuple(View.model_validate(view.model_dump()) for view in model.card.test_time_views)
+        return cls(networks, model.versions, settings.segmentation_batch, model.card.joint_pass_pixel_mm, views)
 
     def segment(self, image: Volume, laterality: Literal["left", "right"], *, progress: bool = False) -> Segmentation:
         """Segment ``image`` slice by slice along axis 0 (sagittal for the knee protocols it was trained on)."""
@@ -101,13 +105,11 @@ class Segmenter:
                 wanted = [k for k in range(len(batch)) if boxes[start + k]]
                 if wanted:
                     began = time.perf_counter()
-                    embeddings = self.networks.encode(batch[wanted])
+                    embeddings = self._encode(normalised[[start + k for k in wanted]], size)
                     timings["encoder"] += time.perf_counter() - began
                     began = time.perf_counter()
                     for row, k in enumerate(wanted):
-                        self._decode(
-                            embeddings[row : row + 1], boxes[start + k], frame, best[start + k], winner[start + k]
-                        )
+                        self._decode(embeddings, row, boxes[start + k], frame, best[start + k], winner[start + k])
                     timings["decoder"] += time.perf_counter() - began
                 advance()
 
@@ -147,25 +149,37 @@ class Segmenter:
             for start in starts:
                 wanted = [k for k in range(start, min(start + self.batch, len(crop))) if boxes[k]]
                 if wanted:
-                    embeddings = self.networks.encode(to_model(crop[wanted], size).numpy())
+                    embeddings = self._encode(crop[wanted], size)
                     for row, k in enumerate(wanted):
                         region_best[k] = -np.inf
                         region_winner[k] = 0
-                        self._decode(embeddings[row : row + 1], boxes[k], frame, region_best[k], region_winner[k])
+                        self._decode(embeddings, row, boxes[k], frame, region_best[k], region_winner[k])
                 advance()
+
+    def _encode(self, slices: NDArray[np.float32], size: int) -> list[NDArray[np.float32]]:
+        """Image embeddings of normalised slices (their own grid), one array per view."""
+        return [self.networks.encode(view.show(slices, size)) for view in self.views]
 
     def _decode(
         self,
-        embedding: NDArray[np.float32],
+        embeddings: list[NDArray[np.float32]],
+        row: int,
         boxes: dict[int, NDArray[np.float32]],
         frame: Frame,
         best: NDArray[np.float32],
         winner: NDArray[np.uint8],
     ) -> None:
-        """Decode one slice's boxes and keep, per pixel, the class with the highest logit."""
+        """Decode one slice's boxes in every view, average the logits on the slice's grid, and keep, per
+        pixel, the class with the highest mean logit."""
         order = sorted(boxes)
-        logits, _ = self.networks.decode(embedding, np.stack([boxes[c] for c in order]).astype(np.float32))
-        logits = restore(torch.from_numpy(np.ascontiguousarray(logits)), frame).numpy()
+        prompts = np.stack([boxes[c] for c in order]).astype(np.float32)
+        logits = np.mean(
+            [
+                view.restore(self.networks.decode(embedding[row : row + 1], view.boxes(prompts, frame))[0], frame)
+                for view, embedding in zip(self.views, embeddings, strict=True)
+            ],
+            axis=0,
+        )
         for cls, logit in zip(order, logits, strict=True):
             better = logit > best
             best[better] = logit[better]

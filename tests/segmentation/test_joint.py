@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
-from app.segmentation.architecture import SamConfig
 from app.segmentation.chain import Segmenter
 from app.segmentation.classes import PromptClass
 from app.segmentation.data import training_slices
@@ -14,6 +11,7 @@ from app.segmentation.joint import MARGIN_MM, Window, joint_window
 from app.segmentation.slices import Frame
 from schemas.labels import Label
 from schemas.volume import Volume
+from tests.segmentation.fakes import BoxFilling
 
 CARTILAGE = int(PromptClass.FEMORAL_CARTILAGE) + 1
 FEMUR = int(PromptClass.FEMUR) + 1
@@ -70,33 +68,6 @@ def test_boxes_move_to_the_same_tissue_in_the_window() -> None:
 def test_shifted_window_keeps_its_size_inside_the_slice() -> None:
     window = Window(slice(10, 110), slice(50, 150)).shifted((-30, 80), (200, 200))
     assert window == Window(slice(0, 100), slice(100, 200))
-
-
-class BoxFilling:
-    """Networks that detect each class where the image has its intensity and fill each box with the class:
-    the chain's geometry, with no model in the way."""
-
-    config = SamConfig.tiny()
-    levels: ClassVar = {PromptClass.FEMUR: 0.5, PromptClass.FEMORAL_CARTILAGE: 1.0}  # after normalisation
-
-    def detect(self, images: np.ndarray) -> np.ndarray:
-        cells = images.reshape(len(images), 64, 4, 64, 4).mean(axis=(2, 4))
-        out = np.zeros((len(images), len(PromptClass), 64, 64), np.float32)
-        for cls, level in self.levels.items():
-            out[:, cls] = np.abs(cells - level) < 0.05
-        return out
-
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        return np.zeros((len(images), 1, 1, 1), np.float32)
-
-    def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grid = np.arange(256) + 0.5
-        inside = [
-            (grid[None, :] > x0) & (grid[None, :] < x1) & (grid[:, None] > y0) & (grid[:, None] < y1)
-            for x0, y0, x1, y1 in boxes
-        ]
-        logits = np.where(np.stack(inside), 5.0, -5.0).astype(np.float32)
-        return logits, np.ones(len(boxes), np.float32)
 
 
 def test_joint_pass_redraws_the_window_in_register_with_the_first_pass() -> None:
