@@ -26,7 +26,7 @@ from app.segmentation.networks import Networks, Runtime, load_networks
 from app.segmentation.postprocess import clean, close_interfaces, to_labels
 from app.segmentation.prompts import consistent, slice_boxes
 from app.segmentation.slices import Frame, normalise_volume, to_model
-from app.segmentation.views import View
+from app.segmentation.views import View, average
 from app.settings import Settings, get_settings
 from schemas.labels import Label
 from schemas.volume import Volume
@@ -173,12 +173,12 @@ class Segmenter:
         pixel, the class with the highest mean logit."""
         order = sorted(boxes)
         prompts = np.stack([boxes[c] for c in order]).astype(np.float32)
-        logits = np.mean(
-            [
+        logits = average(
+            (
                 view.restore(self.networks.decode(embedding[row : row + 1], view.boxes(prompts, frame))[0], frame)
                 for view, embedding in zip(self.views, embeddings, strict=True)
-            ],
-            axis=0,
+            ),
+            frame.shape,
         )
         for cls, logit in zip(order, logits, strict=True):
             better = logit > best

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -22,8 +24,11 @@ class View(TestTimeView):
     """
 
     def show(self, slices: NDArray[np.float32], size: int) -> NDArray[np.float32]:
-        """(N, H, W) normalised slices -> (N, size, size) model inputs seen this way."""
-        moved = np.roll(slices, self.shift, axis=(1, 2)) if any(self.shift) else slices
+        """(N, H, W) normalised slices -> (N, size, size) model inputs seen this way. The rows and columns
+        a shift brings in repeat the slice's first row / column (wrapping the far edge round would put, say,
+        the tibial shaft beside the femoral one); those it pushes out are not seen."""
+        rows, cols = self.shift
+        moved = np.pad(slices, ((0, 0), (rows, 0), (cols, 0)), mode="edge")[:, : slices.shape[1], : slices.shape[2]]
         images = to_model(moved, size).numpy()
         return np.ascontiguousarray(images[..., ::-1]) if self.mirror else images
 
@@ -34,11 +39,29 @@ class View(TestTimeView):
         return mirror_boxes(moved, frame.size) if self.mirror else moved
 
     def restore(self, logits: NDArray[np.float32], frame: Frame) -> NDArray[np.float32]:
-        """(N, m, m) mask logits of this view -> (N, H, W) on the slice's own grid, in register."""
+        """(N, m, m) mask logits of this view -> (N, H - rows, W - columns) on the slice's own grid, in
+        register from its first row and column: the slice's last ``shift`` rows and columns were not seen."""
         if self.mirror:
             logits = logits[..., ::-1]
         restored = restore(torch.from_numpy(np.ascontiguousarray(logits)), frame).numpy()
-        return np.roll(restored, (-self.shift[0], -self.shift[1]), axis=(1, 2)) if any(self.shift) else restored
+        rows, cols = self.shift
+        return restored[:, rows:, cols:]
+
+
+def average(parts: Iterable[NDArray[np.float32]], shape: tuple[int, int]) -> NDArray[np.float32]:
+    """(N, h, w) logits of each view (:meth:`View.restore`) -> (N, H, W): per pixel, the mean over the
+    views that saw it; -inf where none did, so nothing is drawn there."""
+    total: NDArray[np.float32] | None = None
+    count = np.zeros(shape, np.float32)
+    for part in parts:
+        if total is None:
+            total = np.zeros((len(part), *shape), np.float32)
+        h, w = part.shape[-2:]
+        total[:, :h, :w] += part
+        count[:h, :w] += 1
+    if total is None:
+        raise ValueError("no view to average")
+    return np.where(count > 0, total / np.maximum(count, 1), -np.inf).astype(np.float32)
 
 
 def mirror_boxes(boxes: NDArray[np.float32], size: int) -> NDArray[np.float32]:

@@ -10,7 +10,7 @@ import pytest
 
 from app.segmentation.card import CARD_FILE, ModelCardError, read_card
 from app.segmentation.chain import Segmenter
-from app.segmentation.views import View, mirror_boxes
+from app.segmentation.views import View, average, mirror_boxes
 from app.settings import Settings
 from schemas.labels import Label
 from schemas.volume import Volume
@@ -39,6 +39,27 @@ def test_mirrored_boxes_lie_on_the_mirrored_frame() -> None:
     boxes = np.array([[10.0, 20.0, 50.0, 60.0], [0.0, 0.0, 256.0, 128.0]], np.float32)
     np.testing.assert_array_equal(mirror_boxes(boxes, 256), [[206, 20, 246, 60], [0, 0, 256, 128]])
     np.testing.assert_array_equal(mirror_boxes(mirror_boxes(boxes, 256), 256), boxes)
+
+
+def test_a_shift_brings_in_the_near_edge_not_the_far_one() -> None:
+    slices = np.zeros((1, 256, 256), np.float32)
+    slices[:, 0] = 0.25  # first row
+    slices[:, -3:] = 1.0  # last rows: bright, as a shaft at the far edge would be
+    shown = View(shift=(2, 0)).show(slices, 256)
+    np.testing.assert_allclose(shown[0, :3], 0.25)  # the first row, repeated
+    np.testing.assert_allclose(shown[0, -1], 1.0)  # the far edge moved down, partly pushed out
+    assert shown[0, 3:-1].max() == 0.0
+
+
+def test_views_are_averaged_only_where_they_saw_the_slice() -> None:
+    plain = np.full((2, 4, 5), 2.0, np.float32)
+    moved = np.full((2, 3, 3), 4.0, np.float32)  # a view moved by (1, 2): the last row and two columns unseen
+    averaged = average([plain, moved], (4, 5))
+    np.testing.assert_array_equal(averaged[:, :3, :3], 3.0)
+    np.testing.assert_array_equal(averaged[:, 3, :], 2.0)
+    np.testing.assert_array_equal(averaged[:, :, 3:], 2.0)
+    alone = average([moved], (4, 5))
+    assert np.isneginf(alone[:, 3, :]).all() and np.isneginf(alone[:, :, 3:]).all()
 
 
 def test_a_symmetric_model_gives_the_same_labels_with_flip_averaging() -> None:
