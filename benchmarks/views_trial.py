@@ -7,8 +7,8 @@ view set, then the mean per view set with the chain's seconds per knee (this mac
 should run).
 
 The phantoms are seeds 600-604 by default (grades 0-4, published ``dess`` protocol): not the held-out
-9000+ knees, which are measured once per model by ``mskcds evaluate-seg``. The default model's views were
-chosen from this script's output.
+9000+ knees, which are measured once per model by ``mskcds evaluate-seg``. The three views evaluated on
+those (docs/segmentation.md, "Test-time views: measured, not shipped") were chosen from this script's output.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/views_trial.py [--phantoms 5] [--sets plain,mirror,...]
 """

@@ -17,10 +17,12 @@ class View(TestTimeView):
     ``mirror`` left-right in the model frame), with the operations that show it to the model and bring the
     logits back in register.
 
-    Averaging views (test-time augmentation) is worth its cost because each is in the training
-    distribution (random shifts and anterior-posterior flips) and their errors differ: a shift by a
-    fraction of a model pixel samples the slice at another phase, so boundaries come back finer than
-    one frame's pixels, and a mirror cancels left-right biases of the model.
+    Averaging views (test-time augmentation) can help because each is in the training distribution
+    (random shifts and anterior-posterior flips) and their errors differ: a shift by a fraction of a model
+    pixel samples the slice at another phase, so boundaries come back finer than one frame's pixels, and a
+    mirror cancels left-right biases of the model. Whether it helps a given model is measured, not assumed
+    (``benchmarks/views_trial.py``): for the default it raised Dice but drew plates over denuded bone, so
+    its card lists no views (docs/segmentation.md, "Test-time views").
     """
 
     def show(self, slices: NDArray[np.float32], size: int) -> NDArray[np.float32]:
