@@ -75,39 +75,34 @@ def class_map(labels: NDArray) -> NDArray[np.uint8]:
     return lookup[np.clip(labels, 0, lookup.size - 1).astype(np.intp)]
 
 
-def volume_slices(image: NDArray, labels: NDArray, size: int) -> SliceSet:
-    """Slices (axis 0) of one image volume and its project label map that hold knee tissue."""
-    _same_grid(image, labels)
-    return _model_slices(normalise_volume(image), class_map(labels), size)
-
-
 def training_slices(
-    image: NDArray, labels: NDArray, size: int, joint: tuple[tuple[float, float], float] | None, seed: list[int]
+    image: NDArray,
+    labels: NDArray,
+    size: int,
+    seed: list[int],
+    spacing_mm: tuple[float, float],
+    joint_pixel_mm: float | None = None,
 ) -> SliceSet:
-    """Whole slices, plus, with ``joint`` = (in-plane spacing mm, the joint pass's model pixel mm), the
-    joint pass's windows (:mod:`app.segmentation.joint`) at that pixel size give or take 15 %, shifted up
-    to :data:`JOINT_SHIFT_MM`: the model learns the scale and the off-centre windows the chain shows it.
-    Windows are cut from the volume normalised whole, as the chain cuts them."""
-    _same_grid(image, labels)
+    """Slices (axis 0) of one image volume and its project label map that hold knee tissue, plus, with
+    ``joint_pixel_mm``, the joint pass's windows (:mod:`app.segmentation.joint`) at that model pixel give
+    or take 15 %, shifted up to :data:`JOINT_SHIFT_MM` (``spacing_mm``: the slices' in-plane pixel): the
+    model learns the scale and the off-centre windows the chain shows it. Windows are cut from the volume
+    normalised whole, as the chain cuts them; ``seed`` draws their scale and shift."""
+    if image.shape != labels.shape:
+        raise ValueError(f"image {image.shape} and labels {labels.shape} are not on one grid")
     normalised, classes = normalise_volume(image), class_map(labels)
     whole = _model_slices(normalised, classes, size)
-    if joint is None:
+    if joint_pixel_mm is None:
         return whole
-    spacing, pixel_mm = joint
     rng = np.random.default_rng([*seed, 13])
     scale = rng.uniform(0.85, 1.15)
-    window = joint_window(classes, spacing, size, pixel_mm * scale, most_of_slice=1.0)
+    window = joint_window(classes, spacing_mm, size, joint_pixel_mm * scale, most_of_slice=1.0)
     if window is None:  # the window would be the whole slice: nothing new to learn
         return whole
-    shift = np.round(rng.uniform(-JOINT_SHIFT_MM, JOINT_SHIFT_MM, 2) / np.asarray(spacing)).astype(int)
+    shift = np.round(rng.uniform(-JOINT_SHIFT_MM, JOINT_SHIFT_MM, 2) / np.asarray(spacing_mm)).astype(int)
     window = window.shifted((int(shift[0]), int(shift[1])), classes.shape[1:])
     cut = (slice(None), window.rows, window.cols)
     return SliceSet.concatenate([whole, _model_slices(normalised[cut], classes[cut], size)])
-
-
-def _same_grid(image: NDArray, labels: NDArray) -> None:
-    if image.shape != labels.shape:
-        raise ValueError(f"image {image.shape} and labels {labels.shape} are not on one grid")
 
 
 def _model_slices(normalised: NDArray[np.float32], classes: NDArray[np.uint8], size: int) -> SliceSet:
@@ -165,8 +160,7 @@ def phantom_slices(
     echoes = phantom.images[spec.name].array
     weight = rng.uniform(0.0, 1.0)  # either DESS echo or a mix: sites show the model different echoes
     image = echoes[0] if protocol is not None else (1 - weight) * echoes[0] + weight * echoes[1]
-    joint = ((spec.pixel_mm, spec.pixel_mm), joint_pixel_mm) if joint_pixel_mm else None
-    return training_slices(image, phantom.labels.array, size, joint, [seed])
+    return training_slices(image, phantom.labels.array, size, [seed], (spec.pixel_mm, spec.pixel_mm), joint_pixel_mm)
 
 
 def _display_axes(volume: Volume) -> tuple[int, int, int]:
@@ -220,9 +214,7 @@ def synthesised_slices(
     """
     array = sagittal_display(labels)
     rng = np.random.default_rng([seed, index, 11])
-    spacing = _display_spacing(labels)
-    joint = (spacing, joint_pixel_mm) if joint_pixel_mm else None
-    return training_slices(synthesise(array, rng), array, size, joint, [seed, index])
+    return training_slices(synthesise(array, rng), array, size, [seed, index], _display_spacing(labels), joint_pixel_mm)
 
 
 def from_case_folder(case: Path, size: int, joint_pixel_mm: float | None = None) -> SliceSet:
@@ -247,5 +239,5 @@ def from_case_folder(case: Path, size: int, joint_pixel_mm: float | None = None)
         image = select_series(load_acquisitions(case)).morphology.volume(0)
     if labels.shape != image.shape or not np.allclose(labels.affine, image.affine, atol=1e-3):
         labels = resample_nearest(labels, image.affine, image.shape)
-    joint = ((image.spacing_mm[1], image.spacing_mm[2]), joint_pixel_mm) if joint_pixel_mm else None
-    return training_slices(image.array, labels.array, size, joint, [zlib.crc32(case.name.encode())])
+    spacing = (image.spacing_mm[1], image.spacing_mm[2])
+    return training_slices(image.array, labels.array, size, [zlib.crc32(case.name.encode())], spacing, joint_pixel_mm)

@@ -91,8 +91,8 @@ def test_training_adds_joint_windows_with_labels_on_their_images() -> None:
     labels[:, 60:200, 80:240] = Label.FEMUR
     labels[:, 200:215, 100:220] = Label.FEMORAL_CARTILAGE
     image = np.where(labels == Label.FEMORAL_CARTILAGE, 1.0, np.where(labels > 0, 0.5, 0.1)).astype(np.float32)
-    whole = training_slices(image, labels, 64, None, [0])
-    both = training_slices(image, labels, 64, ((0.5, 0.5), 0.6), [0])
+    whole = training_slices(image, labels, 64, [0], (0.5, 0.5))
+    both = training_slices(image, labels, 64, [0], (0.5, 0.5), 0.6)
     assert len(both) == 2 * len(whole)
     np.testing.assert_array_equal(both.classes[: len(whole)], whole.classes)
     windows, images = both.classes[len(whole) :], both.images[len(whole) :].astype(np.float32)

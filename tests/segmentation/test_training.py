@@ -11,7 +11,7 @@ import torch
 from app.imaging.phantom import PROTOCOLS
 from app.segmentation.architecture import SamConfig
 from app.segmentation.card import read_card
-from app.segmentation.data import SliceSet, phantom_slices, volume_slices
+from app.segmentation.data import SliceSet, phantom_slices, training_slices
 from app.segmentation.recipe import TrainingData
 from app.segmentation.training import TrainConfig, Trainer, TrainState
 from app.segmentation.training_run import train_model
@@ -45,7 +45,7 @@ def test_phantom_slices_hold_every_prompt_class_in_the_model_frame(slices: Slice
 
 def test_slices_need_image_and_labels_on_one_grid() -> None:
     with pytest.raises(ValueError, match="not on one grid"):
-        volume_slices(np.zeros((3, 8, 8)), np.zeros((3, 8, 9), np.int16), 64)
+        training_slices(np.zeros((3, 8, 8)), np.zeros((3, 8, 9), np.int16), 64, [0], (1.0, 1.0))
 
 
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
