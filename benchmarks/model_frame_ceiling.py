@@ -23,7 +23,7 @@ import torch
 
 from app.measurement import measure_knee
 from app.segmentation.data import class_map
-from app.segmentation.evaluation import THICKNESS_REGIONS, Case, compared, held_out_cases, truth_values
+from app.segmentation.evaluation import THICKNESS, THICKNESS_REGIONS, Case, compared, held_out_cases, truth_values
 from app.segmentation.joint import joint_window
 from app.segmentation.metrics import label_scores
 from app.segmentation.postprocess import to_labels
@@ -48,7 +48,7 @@ def report(case: Case, name: str, classes: np.ndarray) -> None:
     truth = truth_values(case.truth) if case.truth else {}
     errors = []
     for region in THICKNESS_REGIONS:
-        key = f"cartilage_thickness_mean:{region}"
+        key = f"{THICKNESS.value}:{region}"
         if key in measured and key in truth:
             errors.append(f"{region} {measured[key] - truth[key]:+.2f}")
     dice_text = ", ".join(f"{label} {value:.3f}" for label, value in dice.items() if value is not None)

@@ -20,7 +20,7 @@ import argparse
 import numpy as np
 
 from app.segmentation.chain import Segmenter
-from app.segmentation.evaluation import THICKNESS_REGIONS, evaluate_case, held_out_cases
+from app.segmentation.evaluation import THICKNESS, THICKNESS_REGIONS, evaluate_case, held_out_cases
 from app.segmentation.views import View
 
 VIEW_SETS: dict[str, tuple[View, ...]] = {
@@ -66,7 +66,7 @@ def main() -> None:
                 {
                     r: result.predicted[key] - result.truth[key]
                     for r in THICKNESS_REGIONS
-                    if (key := f"cartilage_thickness_mean:{r}") in result.predicted and key in result.truth
+                    if (key := f"{THICKNESS.value}:{r}") in result.predicted and key in result.truth
                 }
             )
             seconds.append(result.timings_s["chain"])
