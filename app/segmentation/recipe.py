@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -76,6 +78,20 @@ def cached(data: TrainingData, cache: Path | None, workers: int = 2) -> tuple[Sl
     return training, validation
 
 
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool that, when left by an error or Ctrl-C, cancels the jobs not yet started: a plain
+    ``with ProcessPoolExecutor()`` would first run every queued phantom, minutes of work nobody wants.
+    Processes are spawned, not forked: a fork of a process whose torch / OpenMP threads run can deadlock."""
+    pool = ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
     """(training, validation) slices for ``data``; phantoms and synthesised images are made in ``workers``
     processes (each from its own seed, so the result does not depend on how many)."""
@@ -85,8 +101,7 @@ def build(data: TrainingData, workers: int = 2) -> tuple[SliceSet, SliceSet]:
     mapping = label_mapping(data.label_map)
     maps = [translate(read_label_map(Path(path)), mapping) for path in data.synthesised_from]
     joint = data.joint_pass_pixel_mm
-    # spawned, not forked: a fork of a process whose torch / OpenMP threads are running can deadlock
-    with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_pool(workers) as pool:
         training = [pool.submit(phantom_slices, seed, size, None, data.grades, joint) for seed in data.seeds]
         training += [
             pool.submit(synthesised_slices, labels, map_index, index, size, joint)
