@@ -1,14 +1,15 @@
 """Has a model learnt the joint pass's scale? Its Dice in its own frame, whole slices against windows.
 
 The joint-region pass (chain step 5, :mod:`app.segmentation.joint`) shows the model a window around the
-joint at finer pixels than the whole slice. That helps only if the model segments as well at those pixels
-as at the whole slice's. This script takes that question apart from the chain: for each phantom it cuts
-the window the chain would cut (placed from the reference labels) at each ``--pixel-mm``, brings slices
-and reference class maps into the model frame exactly as training does, gives the model each present
-class's tight reference box, and scores the masks in model pixels (pooled Dice per prompt class, every
-class judged alone, no merge). Equal Dice at the whole slice and at a window means the window's finer
-pixels turn into finer boundaries on the image; lower Dice at a window means the model has not learnt
-that scale, and the chain's pass will do worse than no pass.
+joint at finer pixels than the whole slice. That helps only if the model segments as well at those
+pixels as at the whole slice's. This script takes that question apart from the chain: for each phantom
+it cuts the window the chain would cut (placed from the reference labels) at each ``--pixel-mm``, brings
+slices and reference class maps into the model frame with training's own code (``model_slices``), gives
+the model each present class's box as training does (``class_boxes``, no jitter), and scores the masks
+in model pixels (pooled Dice per prompt class, every class judged alone, no merge). Equal Dice at the
+whole slice and at a window means the window's finer pixels turn into finer boundaries on the image;
+lower Dice at a window means the model has not learnt that scale, and the chain's pass will do worse
+than no pass.
 
 The phantoms are seeds 600-604 by default (grades 0-4, published ``dess`` protocol), as for
 ``views_trial.py`` and ``model_frame_ceiling.py``: never training, validation or held-out knees.
@@ -27,41 +28,32 @@ import torch.nn.functional as F
 
 from app.segmentation.chain import Segmenter
 from app.segmentation.classes import PromptClass
-from app.segmentation.data import class_map
+from app.segmentation.data import SliceSet, class_map, model_slices
 from app.segmentation.evaluation import held_out_cases
 from app.segmentation.joint import joint_window
 from app.segmentation.networks import Networks
-from app.segmentation.slices import normalise_volume, to_model
+from app.segmentation.slices import normalise_volume
+from app.segmentation.training import class_boxes
 
 
-def pooled_dice(networks: Networks, images: np.ndarray, maps: np.ndarray, batch: int = 8) -> np.ndarray:
-    """Per prompt class, 2|A∩B| / (|A| + |B|) pooled over the slices, each present class given its tight box."""
-    size = images.shape[-1]
+def pooled_dice(networks: Networks, slices: SliceSet, batch: int = 8) -> np.ndarray:
+    """Per prompt class, 2|A∩B| / (|A| + |B|) pooled over the slices, each present class given its box as
+    training and validation give it (:func:`class_boxes`, no jitter)."""
+    size = slices.images.shape[-1]
     overlap, total = np.zeros(len(PromptClass)), np.zeros(len(PromptClass))
-    for start in range(0, len(images), batch):
-        embeddings = networks.encode(images[start : start + batch])
-        for row, classes in enumerate(maps[start : start + batch]):
-            present = [value for value in np.unique(classes) if value]
+    for start in range(0, len(slices), batch):
+        embeddings = networks.encode(slices.images[start : start + batch].astype(np.float32))
+        for row, classes in enumerate(slices.classes[start : start + batch]):
+            present, boxes = class_boxes(torch.from_numpy(classes), 0.0, None)
             if not present:
                 continue
-            boxes = []
-            for value in present:
-                rows, cols = np.nonzero(classes == value)
-                boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
-            logits, _ = networks.decode(embeddings[row : row + 1], np.asarray(boxes, np.float32))
+            logits, _ = networks.decode(embeddings[row : row + 1], boxes.numpy())
             masks = F.interpolate(torch.from_numpy(logits)[:, None], size=(size, size), mode="bilinear")[:, 0] > 0
-            for value, mask in zip(present, masks.numpy(), strict=True):
-                truth = classes == value
-                overlap[value - 1] += 2 * (mask & truth).sum()
-                total[value - 1] += mask.sum() + truth.sum()
+            for cls, mask in zip(present, masks.numpy(), strict=True):
+                truth = classes == cls + 1
+                overlap[cls] += 2 * (mask & truth).sum()
+                total[cls] += mask.sum() + truth.sum()
     return np.divide(overlap, total, out=np.full(len(overlap), np.nan), where=total > 0)
-
-
-def model_frame(normalised: np.ndarray, classes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The slices holding tissue, image and class map, in the model frame (as training brings them)."""
-    keep = np.flatnonzero(classes.reshape(len(classes), -1).any(axis=1))
-    images = to_model(normalised[keep], size).numpy().astype(np.float32)
-    return images, to_model(classes[keep], size, labels=True).numpy().astype(np.uint8)
 
 
 def main() -> None:
@@ -85,7 +77,7 @@ def main() -> None:
                 window_pixel = spacing[0] * max(window.shape) / size
                 rows[f"window ({window_pixel:.2f} mm px)"] = (slice(None), window.rows, window.cols)
         for label, cut in rows.items():
-            dice = pooled_dice(segmenter.networks, *model_frame(normalised[cut], classes[cut], size))
+            dice = pooled_dice(segmenter.networks, model_slices(normalised[cut], classes[cut], size))
             print(f"{name:<22}{label:<26}" + " ".join(f"{value:>18.3f}" for value in dice), flush=True)
 
 

@@ -91,7 +91,7 @@ def training_slices(
     if image.shape != labels.shape:
         raise ValueError(f"image {image.shape} and labels {labels.shape} are not on one grid")
     normalised, classes = normalise_volume(image), class_map(labels)
-    whole = _model_slices(normalised, classes, size)
+    whole = model_slices(normalised, classes, size)
     if joint_pixel_mm is None:
         return whole
     rng = np.random.default_rng([*seed, 13])
@@ -102,10 +102,10 @@ def training_slices(
     shift = np.round(rng.uniform(-JOINT_SHIFT_MM, JOINT_SHIFT_MM, 2) / np.asarray(spacing_mm)).astype(int)
     window = window.shifted((int(shift[0]), int(shift[1])), classes.shape[1:])
     cut = (slice(None), window.rows, window.cols)
-    return SliceSet.concatenate([whole, _model_slices(normalised[cut], classes[cut], size)])
+    return SliceSet.concatenate([whole, model_slices(normalised[cut], classes[cut], size)])
 
 
-def _model_slices(normalised: NDArray[np.float32], classes: NDArray[np.uint8], size: int) -> SliceSet:
+def model_slices(normalised: NDArray[np.float32], classes: NDArray[np.uint8], size: int) -> SliceSet:
     """The slices that hold knee tissue, image and class map, in the model frame."""
     keep = np.flatnonzero(classes.reshape(len(classes), -1).any(axis=1))
     if keep.size == 0:
